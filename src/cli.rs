@@ -1,0 +1,186 @@
+//! Command-line interface (design.md §7): parses arguments, runs the subcommand and maps the
+//! outcome to an exit status. `anyhow` is used only here, at the application edge.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{AuditSink, Config, ConfigError};
+use crate::server::Server;
+
+/// Exit status for an unusable configuration (`EX_USAGE`); the systemd unit does not restart
+/// on it, since restarting cannot fix a bad file.
+pub const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pullgate",
+    version,
+    about = "A container-registry pull proxy that verifies what it lets through"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        /// Configuration file; without it the embedded default runs (Docker Hub, warn mode).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and print what it configures.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::CheckConfig { config } => check_config(config),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PULLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn load(path: Option<PathBuf>) -> Result<Config, ExitCode> {
+    Config::load(path.as_deref()).map_err(|e: ConfigError| {
+        eprintln!("pullgate: configuration error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pullgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        let addr = server.local_addr()?;
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        tracing::info!(address = %addr, "pullgate listening on {scheme}://{addr}");
+        server.run(shutdown_signal()).await;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pullgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            // Without signal handlers the process can still be killed; it just cannot drain.
+            tracing::warn!("cannot install signal handlers; graceful shutdown disabled");
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let origin = path
+        .as_ref()
+        .map_or("embedded default config".to_owned(), |p| {
+            p.display().to_string()
+        });
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    println!("{origin}: valid");
+    let s = &config.server;
+    let tls = if s.tls.is_some() { " (TLS)" } else { "" };
+    println!("listen: {}{tls}", s.listen);
+    match &config.audit.sink {
+        AuditSink::Stdout => println!(
+            "audit: standard output, on error {:?}",
+            config.audit.on_error
+        ),
+        AuditSink::File(p) => println!(
+            "audit: {}, on error {:?}",
+            p.display(),
+            config.audit.on_error
+        ),
+    }
+    println!("registries:");
+    for r in &config.registries {
+        let mut notes = Vec::new();
+        if r.default {
+            notes.push("default".to_owned());
+        }
+        if !r.aliases.is_empty() {
+            notes.push(format!("aliases {}", r.aliases.join(", ")));
+        }
+        if r.credentials.is_some() {
+            notes.push("credentials".to_owned());
+        }
+        if !r.extra_roots.is_empty() {
+            notes.push(format!("{} extra CA certificates", r.extra_roots.len()));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        println!("  {} -> {}{notes}", r.name, r.url);
+    }
+    println!("trust sources:");
+    for t in &config.trust {
+        println!("  {} ({:?})", t.name, t.kind);
+    }
+    println!("rules (first match wins):");
+    for r in &config.rules {
+        let mut trust = String::new();
+        if !r.trust.is_empty() {
+            trust.push_str(&format!(" any of [{}]", r.trust.join(", ")));
+        }
+        if !r.trust_all.is_empty() {
+            trust.push_str(&format!(" all of [{}]", r.trust_all.join(", ")));
+        }
+        println!("  {}: {} {:?}{trust}", r.name, r.images.join(" "), r.mode);
+    }
+    println!("typosquat: {:?}", config.typosquat.mode);
+    ExitCode::SUCCESS
+}
