@@ -29,6 +29,14 @@ pub struct Config {
     pub trust: Vec<TrustConfig>,
     pub rules: Vec<RuleConfig>,
     pub typosquat: TyposquatConfig,
+    pub cache: CacheConfig,
+}
+
+/// How long verdicts are cached.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    pub verdict_ttl: Duration,
+    pub negative_ttl: Duration,
 }
 
 #[derive(Debug)]
@@ -96,6 +104,16 @@ pub struct Secret(String);
 pub struct TrustConfig {
     pub name: String,
     pub kind: TrustKind,
+    pub settings: TrustSettings,
+}
+
+/// Kind-specific settings of a trust source.
+#[derive(Debug)]
+pub enum TrustSettings {
+    /// A signed pin file and the public keys allowed to sign it.
+    Pins { file: PathBuf, keys: Vec<PathBuf> },
+    /// Parsed, but this kind's verifier does not exist yet: it verifies nothing (fail closed).
+    NotImplemented,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +173,8 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_VERDICT_TTL: Duration = Duration::from_secs(300);
+const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
 // === impl Config ===
 
@@ -204,6 +224,12 @@ impl Builder<'_> {
         let trust = self.trust(raw.trust)?;
         let rules = self.rules(raw.rules, &trust)?;
         let typosquat = self.typosquat(raw.typosquat)?;
+        let cache = CacheConfig {
+            verdict_ttl: opt_duration("cache.verdict_ttl", raw.cache.verdict_ttl)?
+                .unwrap_or(DEFAULT_VERDICT_TTL),
+            negative_ttl: opt_duration("cache.negative_ttl", raw.cache.negative_ttl)?
+                .unwrap_or(DEFAULT_NEGATIVE_TTL),
+        };
         Ok(Config {
             server,
             audit,
@@ -211,6 +237,7 @@ impl Builder<'_> {
             trust,
             rules,
             typosquat,
+            cache,
         })
     }
 
@@ -380,14 +407,49 @@ impl Builder<'_> {
                 "cosign-keyless" => TrustKind::CosignKeyless,
                 "notary" => TrustKind::Notary,
                 "pins" => TrustKind::Pins,
-                other => return Err(invalid(format!(
+                other => {
+                    return Err(invalid(format!(
                     "trust {:?}: unknown kind {other:?} (cosign-key, cosign-keyless, notary, pins)",
                     t.name
-                ))),
+                )))
+                }
             };
-            out.push(TrustConfig { name: t.name, kind });
+            let settings = match kind {
+                TrustKind::Pins => self.pins_settings(&t)?,
+                _ => TrustSettings::NotImplemented,
+            };
+            out.push(TrustConfig {
+                name: t.name,
+                kind,
+                settings,
+            });
         }
         Ok(out)
+    }
+
+    fn pins_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
+        let ctx = |msg: &str| invalid(format!("trust {:?} (kind pins): {msg}", t.name));
+        let foreign = [
+            ("trusted_root", t.trusted_root.is_some()),
+            ("identities", t.identities.is_some()),
+            ("server", t.server.is_some()),
+            ("ca_file", t.ca_file.is_some()),
+            ("root_keys", t.root_keys.is_some()),
+            ("root_file", t.root_file.is_some()),
+            ("trust_on_first_use", t.trust_on_first_use.is_some()),
+            ("roles", t.roles.is_some()),
+        ];
+        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err(ctx(&format!("key {key} does not apply to this kind")));
+        }
+        let file = t.file.as_ref().ok_or_else(|| ctx("needs file = \"…\""))?;
+        let keys = t.keys.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
+            ctx("needs keys = [\"….pub\"], the public keys allowed to sign the pin file")
+        })?;
+        Ok(TrustSettings::Pins {
+            file: self.path(file),
+            keys: keys.iter().map(|k| self.path(k)).collect(),
+        })
     }
 
     fn rules(
@@ -550,6 +612,20 @@ impl fmt::Debug for Credentials {
             .field("username", &self.username)
             .field("password", &self.password)
             .finish()
+    }
+}
+
+// === impl TrustKind ===
+
+impl TrustKind {
+    /// The name used in the config file and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustKind::CosignKey => "cosign-key",
+            TrustKind::CosignKeyless => "cosign-keyless",
+            TrustKind::Notary => "notary",
+            TrustKind::Pins => "pins",
+        }
     }
 }
 

@@ -2,14 +2,24 @@
 //! data before letting a pull through.
 //!
 //! Module map:
+//! - [`audit`]: the pull audit record and its sink.
+//! - [`cache`]: the verdict cache with single flight, and index child grants.
 //! - [`cli`]: command-line parsing and subcommands (the binary in `main.rs` only calls it).
+//! - [`clock`]: the one place that reads the wall clock.
 //! - [`config`]: the TOML configuration, validated into runtime types.
 //! - [`server`]: listener, TLS, graceful shutdown; `server::proxy` handles the pull API,
 //!   `server::route` parses paths, `server::respond` turns errors into OCI error responses.
+//! - [`policy`]: the pure decision: which rule applies and whether the evidence satisfies it.
+//! - [`trust`]: trust sources and the `Verified` proof values they produce.
 //! - [`registry`]: OCI names and digests, name resolution, the upstream client with token and
 //!   Basic auth, manifest integrity and streamed blob verification.
 
+pub mod audit;
+pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod trust;

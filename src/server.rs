@@ -2,9 +2,11 @@
 //! proxy, and shuts down gracefully: on the shutdown signal it stops accepting, lets in-flight
 //! requests finish within the grace period, then returns.
 
+pub mod gate;
 pub mod proxy;
 pub mod respond;
 pub mod route;
+pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -23,6 +23,8 @@ pub struct File {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub typosquat: Typosquat,
+    #[serde(default)]
+    pub cache: Cache,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,4 +116,13 @@ pub struct Typosquat {
     pub known: Vec<PathBuf>,
     #[serde(default)]
     pub allow: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// How long an allow verdict is reused, e.g. `"5m"`.
+    pub verdict_ttl: Option<String>,
+    /// How long a deny or warn verdict is reused, e.g. `"10s"`.
+    pub negative_ttl: Option<String>,
 }

@@ -124,6 +124,13 @@ impl Body for UpstreamBody {
                 if this.stalled(cx) {
                     this.finished = true;
                     this.held = None;
+                    // Logged here: hyper reports only "error from user's Body stream" when the
+                    // aborted connection ends, so the cause would otherwise be lost.
+                    tracing::warn!(
+                        registry = %this.registry,
+                        after = ?this.idle,
+                        "upstream body stalled; aborting transfer"
+                    );
                     return Poll::Ready(Some(Err(StreamError::Stalled {
                         registry: this.registry.clone(),
                         after: this.idle,
@@ -136,9 +143,15 @@ impl Body for UpstreamBody {
                 Some(Err(e)) => {
                     this.finished = true;
                     this.held = None;
+                    let detail = chain(&e);
+                    tracing::warn!(
+                        registry = %this.registry,
+                        error = %detail,
+                        "upstream body failed; aborting transfer"
+                    );
                     return Poll::Ready(Some(Err(StreamError::Upstream {
                         registry: this.registry.clone(),
-                        detail: chain(&e),
+                        detail,
                     })));
                 }
                 Some(Ok(frame)) => {

@@ -178,12 +178,21 @@ impl Upstream {
                 if refresh {
                     self.tokens.invalidate(&key).await;
                 }
-                let token = self
+                let fetched = self
                     .tokens
                     .try_get_with(key, self.fetch_token(realm, service.as_deref(), scope))
-                    .await
-                    .map_err(|e: Arc<UpstreamError>| self.auth_error(e.to_string()))?;
-                token.header_value()
+                    .await;
+                match fetched {
+                    Ok(token) => token.header_value(),
+                    // The realm will not issue a token to these credentials (or to anonymous
+                    // callers): pullgate has nothing to offer, so the registry's 401 stands and
+                    // the client is told access was refused, not that the upstream is down.
+                    Err(e) if matches!(*e, TokenFailure::Refused(_)) => {
+                        tracing::info!(registry = %self.config.name, scope = scope.unwrap_or(""), error = %e, "token request refused");
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(self.auth_error(e.to_string())),
+                }
             }
         };
         HeaderValue::from_str(&value)
@@ -199,13 +208,16 @@ impl Upstream {
         realm: &str,
         service: Option<&str>,
         scope: Option<&str>,
-    ) -> Result<Token, UpstreamError> {
-        let mut url = Url::parse(realm)
-            .map_err(|e| self.auth_error(format!("token realm {realm:?} is not a URL: {e}")))?;
+    ) -> Result<Token, TokenFailure> {
+        let mut url = Url::parse(realm).map_err(|e| {
+            TokenFailure::Invalid(format!("token realm {realm:?} is not a URL: {e}"))
+        })?;
         // A registry reached over TLS must not send pullgate's credentials to a plain-HTTP realm.
         let plain_ok = self.config.url.scheme() == "http";
         if !(url.scheme() == "https" || (plain_ok && url.scheme() == "http")) {
-            return Err(self.auth_error(format!("token realm {realm:?} is not https")));
+            return Err(TokenFailure::Invalid(format!(
+                "token realm {realm:?} is not https"
+            )));
         }
         {
             let mut q = url.query_pairs_mut();
@@ -221,7 +233,7 @@ impl Upstream {
             let mut v =
                 HeaderValue::from_str(&auth::basic_header(&c.username, c.password.expose()))
                     .map_err(|_| {
-                        self.auth_error("credentials are not a valid header value".into())
+                        TokenFailure::Invalid("credentials are not a valid header value".into())
                     })?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
@@ -236,14 +248,19 @@ impl Upstream {
             "a token response",
         )
         .await?;
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(TokenFailure::Refused(status));
+        }
         if !status.is_success() {
-            return Err(self.auth_error(format!("token endpoint answered {status}")));
+            return Err(TokenFailure::Invalid(format!(
+                "token endpoint answered {status}"
+            )));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| self.auth_error(format!("token response is not JSON: {e}")))?;
+            .map_err(|e| TokenFailure::Invalid(format!("token response is not JSON: {e}")))?;
         parsed
             .into_token(Instant::now())
-            .ok_or_else(|| self.auth_error("token response has no token".into()))
+            .ok_or_else(|| TokenFailure::Invalid("token response has no token".into()))
     }
 
     /// Sends one request and follows redirects. Credentials go only to the registry's own origin.
@@ -337,6 +354,20 @@ impl Upstream {
             detail,
         }
     }
+}
+
+/// Why the token endpoint gave pullgate no token.
+#[derive(Debug, thiserror::Error)]
+enum TokenFailure {
+    /// 401 or 403 from the realm: it will not issue a token to these credentials (or to
+    /// anonymous callers). Not an upstream fault; the registry's 401 is what the client sees.
+    #[error("token endpoint answered {0}")]
+    Refused(StatusCode),
+    /// The realm or its answer is unusable.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Transport(#[from] UpstreamError),
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {

@@ -1,0 +1,189 @@
+//! The trust gate on every manifest request (design.md §3): the matching rule, the verdict
+//! cache, the trust sources the rule names, and the policy decision. Index children are
+//! allowed when a verified index listed them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::cache::{CacheUse, ChildGrant, VerdictCache, VerdictKey};
+use crate::clock::SharedClock;
+use crate::config::{Config, Mode};
+use crate::policy::{self, Decision, DecisionKind, GlobError, Policy};
+use crate::registry::{Digest, Reference};
+use crate::trust::{TrustSet, TrustSetupError};
+
+/// Image indexes listing more children than this grant none beyond it.
+const MAX_INDEX_CHILDREN: usize = 1024;
+
+/// What is being decided about.
+pub struct Subject<'a> {
+    pub image: &'a str,
+    pub reference: &'a Reference,
+    pub digest: &'a Digest,
+    /// The manifest bytes, when they were fetched: an allowed index grants its children.
+    pub manifest: Option<&'a [u8]>,
+}
+
+/// The decision with how it was reached.
+pub struct Verdict {
+    pub decision: Arc<Decision>,
+    /// `None` when no verification was involved (no rule, mode off, index child).
+    pub cache: Option<CacheUse>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateSetupError {
+    #[error(transparent)]
+    Glob(#[from] GlobError),
+    #[error(transparent)]
+    Trust(#[from] TrustSetupError),
+}
+
+pub struct Gate {
+    policy: Policy,
+    trust: TrustSet,
+    cache: VerdictCache,
+    generation: Arc<AtomicU64>,
+}
+
+// === impl Gate ===
+
+impl Gate {
+    pub fn new(config: &Config, clock: SharedClock) -> Result<Gate, GateSetupError> {
+        let generation = Arc::new(AtomicU64::new(0));
+        Ok(Gate {
+            policy: Policy::new(&config.rules)?,
+            trust: TrustSet::from_config(&config.trust, clock, generation.clone())?,
+            cache: VerdictCache::new(config.cache.verdict_ttl, config.cache.negative_ttl),
+            generation,
+        })
+    }
+
+    /// Starts background work (pin file watching).
+    pub fn start(&self) {
+        self.trust.start();
+    }
+
+    /// Decides whether `s` may be forwarded.
+    pub async fn check(&self, s: &Subject<'_>) -> Verdict {
+        let uncached = |d: Decision| Verdict {
+            decision: Arc::new(d),
+            cache: None,
+        };
+        let Some(rule) = self.policy.rule_for(s.image) else {
+            return uncached(policy::decide(None, &Vec::new()));
+        };
+        if rule.mode == Mode::Off {
+            return uncached(policy::decide(Some(rule), &Vec::new()));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Reference::Digest(_) = s.reference {
+            if let Some(g) = self.cache.child_grant(s.image, s.digest, generation).await {
+                if g.rule == rule.name {
+                    return uncached(policy::allow_child(rule, &g.index, g.signers.clone()));
+                }
+            }
+        }
+        let key = VerdictKey {
+            image: s.image.to_owned(),
+            tag: match s.reference {
+                Reference::Tag(t) => Some(t.to_string()),
+                Reference::Digest(_) => None,
+            },
+            digest: s.digest.clone(),
+            rule: rule.name.clone(),
+            generation,
+        };
+        let (decision, used) = self
+            .cache
+            .get_or_verify(key, async {
+                let start = std::time::Instant::now();
+                let mut evidence = Vec::new();
+                for name in rule.sources() {
+                    evidence.push(self.trust.verify(name, s.image, s.reference, s.digest).await);
+                }
+                let d = policy::decide(Some(rule), &evidence);
+                tracing::debug!(digest = %s.digest, rule = %rule.name, elapsed_us = start.elapsed().as_micros() as u64, "verified");
+                d
+            })
+            .await;
+        if let (Decision::Forward(_, o), Some(bytes)) = (decision.as_ref(), s.manifest) {
+            if o.kind == DecisionKind::Allow {
+                let children = index_children(bytes);
+                if !children.is_empty() {
+                    let grant = Arc::new(ChildGrant {
+                        index: s.digest.clone(),
+                        rule: rule.name.clone(),
+                        signers: o.signers.clone(),
+                    });
+                    for c in children {
+                        self.cache
+                            .grant_child(s.image, c, generation, grant.clone())
+                            .await;
+                    }
+                }
+            }
+        }
+        Verdict {
+            decision,
+            cache: Some(used),
+        }
+    }
+}
+
+/// The child manifest digests of an OCI image index or Docker manifest list; empty for
+/// anything else (including malformed JSON: an unreadable index grants nothing).
+fn index_children(bytes: &[u8]) -> Vec<Digest> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<Vec<Child>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Child {
+        digest: String,
+    }
+    let Ok(idx) = serde_json::from_slice::<Index>(bytes) else {
+        return Vec::new();
+    };
+    let is_index = match idx.media_type.as_deref() {
+        Some(t) => {
+            t == "application/vnd.oci.image.index.v1+json"
+                || t == "application/vnd.docker.distribution.manifest.list.v2+json"
+        }
+        // OCI allows an index without mediaType; `manifests` then identifies it.
+        None => true,
+    };
+    if !is_index {
+        return Vec::new();
+    }
+    idx.manifests
+        .unwrap_or_default()
+        .into_iter()
+        .take(MAX_INDEX_CHILDREN)
+        .filter_map(|c| c.digest.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_children_of_indexes_only() {
+        let a = Digest::sha256_of(b"a");
+        let idx = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"digest":"{a}"}},{{"digest":"bogus"}}]}}"#
+        );
+        assert_eq!(index_children(idx.as_bytes()), vec![a.clone()]);
+        let list = idx.replace(
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        );
+        assert_eq!(index_children(list.as_bytes()), vec![a.clone()]);
+        let image = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+        assert!(index_children(image.as_bytes()).is_empty());
+        assert!(index_children(b"not json").is_empty());
+    }
+}

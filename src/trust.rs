@@ -1,0 +1,217 @@
+//! Trust sources and the proof values they produce.
+//!
+//! A source either returns [`Verified`] — which only this module and its children can build —
+//! or a [`Failure`] saying why not. Any error while fetching or checking evidence is a
+//! `Failure`: fail closed. The policy decides what the evidence means.
+
+pub mod canonical;
+pub mod pins;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::ser::SerializeStruct as _;
+
+use crate::clock::SharedClock;
+use crate::config::{TrustConfig, TrustKind, TrustSettings};
+use crate::registry::{Digest, Reference};
+
+/// Proof that one trust source verified a manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    trust: String,
+    kind: TrustKind,
+    /// Who vouched: `key:<id>`, a certificate identity, a notary role…
+    identity: String,
+    /// Extra words for the audit reason, e.g. the pin file version.
+    note: Option<String>,
+}
+
+/// Why one trust source did not verify a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    trust: String,
+    reason: String,
+}
+
+// === impl Verified ===
+
+impl Verified {
+    pub(in crate::trust) fn new(
+        trust: &str,
+        kind: TrustKind,
+        identity: &str,
+        note: Option<String>,
+    ) -> Verified {
+        Verified {
+            trust: trust.to_owned(),
+            kind,
+            identity: identity.to_owned(),
+            note,
+        }
+    }
+
+    /// For tests of code that consumes evidence (the policy, the audit record).
+    #[cfg(test)]
+    pub(crate) fn for_test(trust: &str, kind: TrustKind, identity: &str) -> Verified {
+        Verified::new(trust, kind, identity, None)
+    }
+
+    pub fn trust(&self) -> &str {
+        &self.trust
+    }
+
+    pub fn kind(&self) -> TrustKind {
+        self.kind
+    }
+
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+}
+
+impl fmt::Display for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "signed by {} ({})",
+            self.trust,
+            self.identity.replacen(':', " ", 1)
+        )?;
+        if let Some(n) = &self.note {
+            write!(f, ", {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Serialised as the audit record's `signers` entries: `{"trust","kind","identity"}`.
+impl serde::Serialize for Verified {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Signer", 3)?;
+        st.serialize_field("trust", &self.trust)?;
+        st.serialize_field("kind", self.kind.as_str())?;
+        st.serialize_field("identity", &self.identity)?;
+        st.end()
+    }
+}
+
+// === impl Failure ===
+
+impl Failure {
+    pub fn new(trust: &str, reason: impl Into<String>) -> Failure {
+        Failure {
+            trust: trust.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn trust(&self) -> &str {
+        &self.trust
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.trust, self.reason)
+    }
+}
+
+/// One configured trust source, ready to verify.
+pub enum Source {
+    Pins(Arc<pins::PinsSource>),
+    /// A kind whose verifier is not built yet: it verifies nothing, with a reason that says so.
+    NotImplemented {
+        name: String,
+        kind: TrustKind,
+    },
+}
+
+/// All configured trust sources by name.
+pub struct TrustSet {
+    sources: HashMap<String, Source>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustSetupError {
+    #[error("trust {name:?}: {source}")]
+    Key {
+        name: String,
+        source: pins::key::KeyError,
+    },
+}
+
+/// How often pin files are checked for changes.
+const PIN_POLL: Duration = Duration::from_secs(1);
+
+// === impl TrustSet ===
+
+impl TrustSet {
+    /// Builds the sources; key files are read here, so a bad key is a configuration error.
+    pub fn from_config(
+        config: &[TrustConfig],
+        clock: SharedClock,
+        generation: Arc<AtomicU64>,
+    ) -> Result<TrustSet, TrustSetupError> {
+        let mut sources = HashMap::new();
+        for t in config {
+            let source = match &t.settings {
+                TrustSettings::Pins { file, keys } => {
+                    let s = pins::PinsSource::new(
+                        &t.name,
+                        file,
+                        keys,
+                        clock.clone(),
+                        generation.clone(),
+                    )
+                    .map_err(|source| TrustSetupError::Key {
+                        name: t.name.clone(),
+                        source,
+                    })?;
+                    Source::Pins(Arc::new(s))
+                }
+                TrustSettings::NotImplemented => Source::NotImplemented {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                },
+            };
+            sources.insert(t.name.clone(), source);
+        }
+        Ok(TrustSet { sources })
+    }
+
+    /// Starts the background work sources need (pin file watching). Needs a tokio runtime.
+    pub fn start(&self) {
+        for s in self.sources.values() {
+            if let Source::Pins(p) = s {
+                p.spawn_watcher(PIN_POLL);
+            }
+        }
+    }
+
+    /// Runs source `name` for one manifest. Unknown names cannot happen after config
+    /// validation, but would fail closed.
+    pub async fn verify(
+        &self,
+        name: &str,
+        image: &str,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<Verified, Failure> {
+        match self.sources.get(name) {
+            Some(Source::Pins(p)) => p.verify(image, reference, digest),
+            Some(Source::NotImplemented { name, kind }) => Err(Failure::new(
+                name,
+                format!("{} verification is not implemented yet", kind.as_str()),
+            )),
+            None => Err(Failure::new(name, "no such trust source")),
+        }
+    }
+}
