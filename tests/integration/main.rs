@@ -3,6 +3,10 @@
 //! Modules:
 //! - `support`: starting docker-registry and pullgate, building and pushing test images.
 //! - `pull`: pulls through pullgate with skopeo against plain, TLS and Basic-auth registries.
+//! - `faults`: failure paths against a deliberately broken fake upstream.
+//! - `token_auth`: the Bearer token flow against a real registry with token auth.
 
+mod faults;
 mod pull;
 mod support;
+mod token_auth;
