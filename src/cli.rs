@@ -38,6 +38,26 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Make keys for pin files and sign pin files.
+    Pins {
+        #[command(subcommand)]
+        command: PinsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PinsCommand {
+    /// Write a new Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign INPUT ({"expires": RFC 3339, "images": {...}}) and print the signed pin file.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        input: PathBuf,
+    },
 }
 
 /// Runs the command line and returns the process exit status.
@@ -47,6 +67,13 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(config),
+        Command::Pins { command } => match pins(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pullgate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -183,4 +210,53 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
     }
     println!("typosquat: {:?}", config.typosquat.mode);
     ExitCode::SUCCESS
+}
+
+fn pins(command: PinsCommand) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+
+    use crate::trust::pins::{format, key};
+    match command {
+        PinsCommand::Keygen { out } => {
+            let sk = key::generate();
+            let private = PathBuf::from(format!("{}.key", out.display()));
+            let public = PathBuf::from(format!("{}.pub", out.display()));
+            let mut opts = std::fs::OpenOptions::new();
+            // Never overwrite an existing key, and never let the private key be readable by others,
+            // not even for a moment.
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                opts.mode(0o600);
+            }
+            let mut f = opts
+                .open(&private)
+                .with_context(|| format!("cannot create {}", private.display()))?;
+            f.write_all(key::private_pem(&sk)?.as_bytes())?;
+            std::fs::write(&public, key::public_pem(&sk.verifying_key())?)
+                .with_context(|| format!("cannot write {}", public.display()))?;
+            println!(
+                "wrote {} and {} (key id {})",
+                private.display(),
+                public.display(),
+                key::KeyId::of(&sk.verifying_key())
+            );
+            Ok(())
+        }
+        PinsCommand::Sign {
+            key: key_path,
+            input,
+        } => {
+            let sk = key::load_signing(&key_path)?;
+            let bytes = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            let text = format::sign(&bytes, &sk, now)
+                .with_context(|| format!("cannot sign {}", input.display()))?;
+            print!("{text}");
+            Ok(())
+        }
+    }
 }

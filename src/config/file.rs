@@ -61,7 +61,7 @@ pub struct Registry {
     pub username_file: Option<PathBuf>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
-    /// TCP + TLS connect timeout, e.g. `"10s"`.
+    /// TCP connect timeout, e.g. `"10s"` (the TLS handshake counts against `response_timeout`).
     pub connect_timeout: Option<String>,
     /// Time allowed until the response headers (first byte) arrive, e.g. `"30s"`.
     pub response_timeout: Option<String>,
