@@ -5,11 +5,13 @@
 //! - `pull`: pulls through pullgate with skopeo against plain, TLS and Basic-auth registries.
 //! - `api`: the pull API surface (routes, refusals, pagination, HEAD, ranges) and shutdown.
 //! - `faults`: failure paths against a deliberately broken fake upstream.
+//! - `clients`: pulls with dockerd, containerd's ctr and podman.
 //! - `token_auth`: the Bearer token flow against a real registry with token auth.
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
 
 mod api;
 mod cli;
+mod clients;
 mod faults;
 mod pull;
 mod support;

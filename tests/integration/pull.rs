@@ -21,12 +21,21 @@ fn skopeo_pulls_oci_image_by_tag_and_digest_through_mirror_and_prefixed_names() 
     let img = TestImage::oci("hello oci", "amd64", 0);
     let mut layout = Layout::new(&tmp.path().join("layout"));
     layout.add_image(&img, "1.0");
-    skopeo_push(&layout, "1.0", &format!("{}/library/hello:1.0", reg.host()), &[]);
+    skopeo_push(
+        &layout,
+        "1.0",
+        &format!("{}/library/hello:1.0", reg.host()),
+        &[],
+    );
 
     // A port cannot appear inside a client's repository path, so the second registry is named
     // by a host name that maps to the same upstream.
-    let regs = registry_toml("docker.io", &reg.url, true, "") + &registry_toml("registry.test", &reg.url, false, "");
-    let pg = Pullgate::start(&tmp.path().join("pg"), &pullgate_toml(&tmp.path().join("pg"), &regs));
+    let regs = registry_toml("docker.io", &reg.url, true, "")
+        + &registry_toml("registry.test", &reg.url, false, "");
+    let pg = Pullgate::start(
+        &tmp.path().join("pg"),
+        &pullgate_toml(&tmp.path().join("pg"), &regs),
+    );
 
     let sources = [
         format!("{}/hello:1.0", pg.host()),
@@ -38,7 +47,12 @@ fn skopeo_pulls_oci_image_by_tag_and_digest_through_mirror_and_prefixed_names() 
     for (i, src) in sources.iter().enumerate() {
         let out = tmp.path().join(format!("out{i}"));
         let r = skopeo_pull(src, &out, &[]);
-        assert!(r.ok, "pull {src} failed:\n{}\npullgate log:\n{}", r.text(), pg.log());
+        assert!(
+            r.ok,
+            "pull {src} failed:\n{}\npullgate log:\n{}",
+            r.text(),
+            pg.log()
+        );
         assert_dir_has_image(&out, &img);
     }
 }
@@ -50,19 +64,33 @@ fn skopeo_pulls_docker_schema2_image() {
     let img = TestImage::docker("hello v2s2", "amd64");
     // skopeo's oci: transport only lists OCI media types, so this one goes from a dir: copy.
     let src = write_dir(&tmp.path().join("src"), &img);
-    run_ok(guarded("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false", "--preserve-digests"])
-        .arg(format!("dir:{}", src.display()))
-        .arg(format!("docker://{}/library/v2s2:1.0", reg.host())));
+    run_ok(
+        guarded("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+            ])
+            .arg(format!("dir:{}", src.display()))
+            .arg(format!("docker://{}/library/v2s2:1.0", reg.host())),
+    );
 
     let regs = registry_toml("docker.io", &reg.url, true, "");
-    let pg = Pullgate::start(&tmp.path().join("pg"), &pullgate_toml(&tmp.path().join("pg"), &regs));
+    let pg = Pullgate::start(
+        &tmp.path().join("pg"),
+        &pullgate_toml(&tmp.path().join("pg"), &regs),
+    );
     let out = tmp.path().join("out");
     let r = skopeo_pull(&format!("{}/v2s2:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &img);
-    let manifest: serde_json::Value = serde_json::from_slice(&dir_files(&out)["manifest.json"]).unwrap();
-    assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&dir_files(&out)["manifest.json"]).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
 }
 
 #[test]
@@ -72,20 +100,38 @@ fn skopeo_pulls_every_platform_of_an_index() {
     let idx = TestIndex::multi("multi", &["amd64", "arm64"]);
     let mut layout = Layout::new(&tmp.path().join("layout"));
     layout.add_index(&idx, "1.0");
-    skopeo_push(&layout, "1.0", &format!("{}/library/multi:1.0", reg.host()), &["--all"]);
+    skopeo_push(
+        &layout,
+        "1.0",
+        &format!("{}/library/multi:1.0", reg.host()),
+        &["--all"],
+    );
 
     let regs = registry_toml("docker.io", &reg.url, true, "");
-    let pg = Pullgate::start(&tmp.path().join("pg"), &pullgate_toml(&tmp.path().join("pg"), &regs));
+    let pg = Pullgate::start(
+        &tmp.path().join("pg"),
+        &pullgate_toml(&tmp.path().join("pg"), &regs),
+    );
     let out = tmp.path().join("out");
     let r = skopeo_pull(&format!("{}/multi:1.0", pg.host()), &out, &["--all"]);
     assert!(r.ok, "{}\n{}", r.text(), pg.log());
     let files = dir_files(&out);
     assert_eq!(digest_of(&files["manifest.json"]), idx.index_digest);
     for child in &idx.children {
-        let name = format!("{}.manifest.json", child.manifest_digest.trim_start_matches("sha256:"));
-        assert_eq!(files.get(&name), Some(&child.manifest), "child manifest {name}");
+        let name = format!(
+            "{}.manifest.json",
+            child.manifest_digest.trim_start_matches("sha256:")
+        );
+        assert_eq!(
+            files.get(&name),
+            Some(&child.manifest),
+            "child manifest {name}"
+        );
         for b in child.blobs() {
-            assert_eq!(files.get(b.digest.trim_start_matches("sha256:")), Some(&b.bytes));
+            assert_eq!(
+                files.get(b.digest.trim_start_matches("sha256:")),
+                Some(&b.bytes)
+            );
         }
     }
 }
@@ -94,27 +140,54 @@ fn skopeo_pulls_every_platform_of_an_index() {
 fn tls_upstream_with_ca_file_and_tls_listener() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = TestCa::new(&tmp.path().join("ca"));
-    let reg = Registry::start(&tmp.path().join("reg"), RegistryOptions { tls: Some(&ca), ..Default::default() });
+    let reg = Registry::start(
+        &tmp.path().join("reg"),
+        RegistryOptions {
+            tls: Some(&ca),
+            ..Default::default()
+        },
+    );
     let img = TestImage::oci("hello tls", "amd64", 0);
     let mut layout = Layout::new(&tmp.path().join("layout"));
     layout.add_image(&img, "1.0");
-    skopeo_push(&layout, "1.0", &format!("{}/library/tls:1.0", reg.host()), &[]);
+    skopeo_push(
+        &layout,
+        "1.0",
+        &format!("{}/library/tls:1.0", reg.host()),
+        &[],
+    );
 
     // Without the CA pullgate must refuse the upstream's certificate.
     let regs = registry_toml("docker.io", &reg.url, true, "");
-    let pg = Pullgate::start(&tmp.path().join("pg1"), &pullgate_toml(&tmp.path().join("pg1"), &regs));
-    let r = skopeo_pull(&format!("{}/tls:1.0", pg.host()), &tmp.path().join("bad"), &[]);
+    let pg = Pullgate::start(
+        &tmp.path().join("pg1"),
+        &pullgate_toml(&tmp.path().join("pg1"), &regs),
+    );
+    let r = skopeo_pull(
+        &format!("{}/tls:1.0", pg.host()),
+        &tmp.path().join("bad"),
+        &[],
+    );
     assert!(!r.ok, "pull through an unverified TLS upstream succeeded");
     assert!(r.stderr.contains("502"), "{}", r.stderr);
     assert!(pg.log().contains("UnknownIssuer"), "{}", pg.log());
     drop(pg);
 
     // With the CA file, and pullgate itself listening with TLS.
-    let regs = registry_toml("docker.io", &reg.url, true, &format!("ca_file = \"{}\"", ca.ca_cert.display()));
+    let regs = registry_toml(
+        "docker.io",
+        &reg.url,
+        true,
+        &format!("ca_file = \"{}\"", ca.ca_cert.display()),
+    );
     let dir = tmp.path().join("pg2");
     let cfg = pullgate_toml(&dir, &regs).replace(
         "[server]\n",
-        &format!("[server]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n", ca.cert.display(), ca.key.display()),
+        &format!(
+            "[server]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display()
+        ),
     );
     let pg = Pullgate::start(&dir, &cfg);
     let out = tmp.path().join("out");
@@ -132,25 +205,49 @@ fn basic_auth_upstream_uses_configured_credentials() {
     let tmp = tempfile::tempdir().unwrap();
     let hp = tmp.path().join("htpasswd");
     htpasswd(&hp, "puller", "pull-secret");
-    let reg = Registry::start(&tmp.path().join("reg"), RegistryOptions { htpasswd: Some(&hp), ..Default::default() });
+    let reg = Registry::start(
+        &tmp.path().join("reg"),
+        RegistryOptions {
+            htpasswd: Some(&hp),
+            ..Default::default()
+        },
+    );
     let img = TestImage::oci("hello basic", "amd64", 0);
     let mut layout = Layout::new(&tmp.path().join("layout"));
     layout.add_image(&img, "1.0");
-    run_ok(guarded("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", "puller:pull-secret"])
-        .arg(format!("oci:{}:1.0", layout.dir.display()))
-        .arg(format!("docker://{}/library/basic:1.0", reg.host())));
+    run_ok(
+        guarded("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "puller:pull-secret",
+            ])
+            .arg(format!("oci:{}:1.0", layout.dir.display()))
+            .arg(format!("docker://{}/library/basic:1.0", reg.host())),
+    );
 
     // No credentials: the upstream's 401 becomes a 403 naming the registry, never a 401.
     let regs = registry_toml("docker.io", &reg.url, true, "");
-    let pg = Pullgate::start(&tmp.path().join("pg1"), &pullgate_toml(&tmp.path().join("pg1"), &regs));
-    let r = skopeo_pull(&format!("{}/basic:1.0", pg.host()), &tmp.path().join("bad"), &[]);
+    let pg = Pullgate::start(
+        &tmp.path().join("pg1"),
+        &pullgate_toml(&tmp.path().join("pg1"), &regs),
+    );
+    let r = skopeo_pull(
+        &format!("{}/basic:1.0", pg.host()),
+        &tmp.path().join("bad"),
+        &[],
+    );
     assert!(!r.ok);
     assert!(r.stderr.contains("refused access"), "{}", r.stderr);
     drop(pg);
 
     std::fs::write(tmp.path().join("pass"), "pull-secret\n").unwrap();
-    let creds = format!("username_env = \"PULLGATE_TEST_USER\"\npassword_file = \"{}\"", tmp.path().join("pass").display());
+    let creds = format!(
+        "username_env = \"PULLGATE_TEST_USER\"\npassword_file = \"{}\"",
+        tmp.path().join("pass").display()
+    );
     let regs = registry_toml("docker.io", &reg.url, true, &creds);
     let dir = tmp.path().join("pg2");
     std::env::set_var("PULLGATE_TEST_USER", "puller");
@@ -159,7 +256,10 @@ fn basic_auth_upstream_uses_configured_credentials() {
     let r = skopeo_pull(&format!("{}/basic:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &img);
-    assert!(!pg.log().contains("pull-secret"), "secret leaked into the log");
+    assert!(
+        !pg.log().contains("pull-secret"),
+        "secret leaked into the log"
+    );
 }
 
 #[test]
@@ -169,9 +269,17 @@ fn large_blob_streams_intact() {
     let img = TestImage::oci("big", "amd64", 24 << 20);
     let mut layout = Layout::new(&tmp.path().join("layout"));
     layout.add_image(&img, "1.0");
-    skopeo_push(&layout, "1.0", &format!("{}/library/big:1.0", reg.host()), &[]);
+    skopeo_push(
+        &layout,
+        "1.0",
+        &format!("{}/library/big:1.0", reg.host()),
+        &[],
+    );
     let regs = registry_toml("docker.io", &reg.url, true, "");
-    let pg = Pullgate::start(&tmp.path().join("pg"), &pullgate_toml(&tmp.path().join("pg"), &regs));
+    let pg = Pullgate::start(
+        &tmp.path().join("pg"),
+        &pullgate_toml(&tmp.path().join("pg"), &regs),
+    );
     let out = tmp.path().join("out");
     let r = skopeo_pull(&format!("{}/big:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\n{}", r.text(), pg.log());

@@ -54,10 +54,9 @@ impl Output {
 
 pub fn run(cmd: &mut Command) -> Output {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed? .ci/run installs it): {e}"));
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("cannot run {program} (is it installed? .ci/run installs it): {e}")
+    });
     Output {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -98,7 +97,9 @@ impl Process {
     pub fn terminate(&mut self) {
         let pid = self.child.id() as i32;
         // SAFETY-free: `kill` from the shell keeps the test free of libc bindings.
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -132,20 +133,33 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new(dir: &Path) -> TestCa {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType};
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose, SanType,
+        };
         std::fs::create_dir_all(dir).unwrap();
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.distinguished_name.push(DnType::CommonName, "pullgate test CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "pullgate test CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca.self_signed(&ca_key).unwrap();
 
         let leaf_key = KeyPair::generate().unwrap();
         let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        leaf.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        leaf.subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        leaf.distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        leaf.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
 
         std::fs::create_dir_all(dir.join("trust")).unwrap();
@@ -185,16 +199,26 @@ impl Registry {
     pub fn start(dir: &Path, opts: RegistryOptions<'_>) -> Registry {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
-        let storage = opts.storage.map(Path::to_owned).unwrap_or_else(|| dir.join("data"));
+        let storage = opts
+            .storage
+            .map(Path::to_owned)
+            .unwrap_or_else(|| dir.join("data"));
         let mut yaml = format!(
             "version: 0.1\nlog: {{ level: warn }}\nstorage: {{ filesystem: {{ rootdirectory: {} }}, delete: {{ enabled: true }} }}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
         if let Some(ca) = opts.tls {
-            yaml.push_str(&format!("  tls: {{ certificate: {}, key: {} }}\n", ca.cert.display(), ca.key.display()));
+            yaml.push_str(&format!(
+                "  tls: {{ certificate: {}, key: {} }}\n",
+                ca.cert.display(),
+                ca.key.display()
+            ));
         }
         if let Some(h) = opts.htpasswd {
-            yaml.push_str(&format!("auth: {{ htpasswd: {{ realm: test, path: {} }} }}\n", h.display()));
+            yaml.push_str(&format!(
+                "auth: {{ htpasswd: {{ realm: test, path: {} }} }}\n",
+                h.display()
+            ));
         }
         let cfg = dir.join("registry.yml");
         std::fs::write(&cfg, yaml).unwrap();
@@ -207,7 +231,10 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("cannot start docker-registry (package docker-registry)");
-        let mut proc = Process { child, name: "docker-registry".into() };
+        let mut proc = Process {
+            child,
+            name: "docker-registry".into(),
+        };
         wait_for_port(port, &mut proc.child, "docker-registry");
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         Registry {
@@ -277,7 +304,9 @@ fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
         tar.append_data(&mut h, name, *data).unwrap();
     }
     let raw = tar.into_inner().unwrap();
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::fast());
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
     gz.write_all(&raw).unwrap();
     gz.finish().unwrap()
 }
@@ -329,8 +358,16 @@ impl TestImage {
                 "application/vnd.oci.image.layer.v1.tar+gzip",
             )
         };
-        let config_blob = Blob { digest: digest_of(&config), bytes: config, media_type: mt_config.into() };
-        let layer_blob = Blob { digest: digest_of(&layer), bytes: layer, media_type: mt_layer.into() };
+        let config_blob = Blob {
+            digest: digest_of(&config),
+            bytes: config,
+            media_type: mt_config.into(),
+        };
+        let layer_blob = Blob {
+            digest: digest_of(&layer),
+            bytes: layer,
+            media_type: mt_layer.into(),
+        };
         let manifest = format!(
             r#"{{"schemaVersion":2,"mediaType":"{mt_manifest}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
             config_blob.media_type,
@@ -362,7 +399,10 @@ impl TestImage {
 impl TestIndex {
     /// An OCI image index over one image per architecture.
     pub fn multi(content: &str, arches: &[&str]) -> TestIndex {
-        let children: Vec<TestImage> = arches.iter().map(|a| TestImage::oci(&format!("{content} {a}"), a, 0)).collect();
+        let children: Vec<TestImage> = arches
+            .iter()
+            .map(|a| TestImage::oci(&format!("{content} {a}"), a, 0))
+            .collect();
         let entries: Vec<String> = children
             .iter()
             .zip(arches)
@@ -379,7 +419,11 @@ impl TestIndex {
             entries.join(",")
         )
         .into_bytes();
-        TestIndex { index_digest: digest_of(&index), index, children }
+        TestIndex {
+            index_digest: digest_of(&index),
+            index,
+            children,
+        }
     }
 }
 
@@ -407,7 +451,10 @@ impl Layout {
     pub fn new(dir: &Path) -> Layout {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        Layout { dir: dir.to_owned(), entries: Vec::new() }
+        Layout {
+            dir: dir.to_owned(),
+            entries: Vec::new(),
+        }
     }
 
     fn put(&self, bytes: &[u8]) {
@@ -421,7 +468,10 @@ impl Layout {
             digest_of(bytes),
             bytes.len()
         ));
-        let index = format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, self.entries.join(","));
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            self.entries.join(",")
+        );
         std::fs::write(self.dir.join("index.json"), index).unwrap();
     }
 
@@ -461,7 +511,12 @@ pub fn skopeo_push(layout: &Layout, tag: &str, dest: &str, extra: &[&str]) {
     let src = format!("oci:{}:{tag}", layout.dir.display());
     run_ok(
         guarded("skopeo")
-            .args(["copy", "--quiet", "--dest-tls-verify=false", "--preserve-digests"])
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+            ])
             .args(extra)
             .arg(&src)
             .arg(format!("docker://{dest}")),
@@ -529,7 +584,10 @@ impl Pullgate {
                 }
             }
         });
-        let mut proc = Process { child, name: "pullgate".into() };
+        let mut proc = Process {
+            child,
+            name: "pullgate".into(),
+        };
         let url = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(u) => u,
             Err(_) => {
@@ -539,7 +597,12 @@ impl Pullgate {
             }
         };
         let addr: SocketAddr = url.split("://").nth(1).unwrap().parse().unwrap();
-        Pullgate { addr, dir: dir.to_owned(), log, proc }
+        Pullgate {
+            addr,
+            dir: dir.to_owned(),
+            log,
+            proc,
+        }
     }
 
     pub fn host(&self) -> String {
@@ -580,7 +643,10 @@ pub fn dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
         })
         .collect()
 }
@@ -595,6 +661,11 @@ pub fn assert_dir_has_image(out: &Path, img: &TestImage) {
     );
     for b in img.blobs() {
         let name = b.digest.trim_start_matches("sha256:");
-        assert_eq!(files.get(name), Some(&b.bytes), "blob {} differs or is missing", b.digest);
+        assert_eq!(
+            files.get(name),
+            Some(&b.bytes),
+            "blob {} differs or is missing",
+            b.digest
+        );
     }
 }
