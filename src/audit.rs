@@ -5,6 +5,8 @@
 //! SIGHUP) supports rotation by rename. Whether a failed write denies the pull is the caller's
 //! decision, from `audit.on_error`.
 
+pub mod summary;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::PathBuf;

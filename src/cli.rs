@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
 use crate::config::{AuditSink, Config, ConfigError};
 use crate::server::Server;
 
@@ -110,11 +113,29 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         }
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
-        let server = Server::bind(&config).await?;
+        use tokio::signal::unix::{signal, SignalKind};
+        // Installed before anything else, so a signal during start-up is handled, not fatal.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let server = Server::bind(&config, Arc::new(SystemClock)).await?;
         let addr = server.local_addr()?;
         let scheme = if server.is_tls() { "https" } else { "http" };
+        let proxy = server.proxy();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                proxy.reopen_audit();
+            }
+        });
         tracing::info!(address = %addr, "pullgate listening on {scheme}://{addr}");
-        server.run(shutdown_signal()).await;
+        server
+            .run(async move {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            })
+            .await;
         Ok(())
     });
     match result {
@@ -122,26 +143,6 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         Err(e) => {
             eprintln!("pullgate: {e:#}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-        }
-        _ => {
-            // Without signal handlers the process can still be killed; it just cannot drain.
-            tracing::warn!("cannot install signal handlers; graceful shutdown disabled");
-            std::future::pending::<()>().await
         }
     }
 }

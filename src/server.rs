@@ -3,6 +3,7 @@
 //! requests finish within the grace period, then returns.
 
 pub mod gate;
+mod manifest;
 pub mod proxy;
 pub mod respond;
 pub mod route;
@@ -20,6 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::clock::SharedClock;
 use crate::config::{Config, TlsIdentity};
 use proxy::Proxy;
 
@@ -36,7 +38,7 @@ pub enum ServerError {
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error("{0}")]
-    Upstream(#[from] crate::registry::UpstreamError),
+    Setup(#[from] proxy::SetupError),
 }
 
 /// A bound listener, ready to serve.
@@ -51,23 +53,28 @@ pub struct Server {
 
 impl Server {
     /// Binds the configured address and builds the upstream clients.
-    pub async fn bind(config: &Config) -> Result<Server, ServerError> {
+    pub async fn bind(config: &Config, clock: SharedClock) -> Result<Server, ServerError> {
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
         let tls = config.server.tls.as_deref().map(tls_acceptor).transpose()?;
-        let resolver = crate::registry::Resolver::from_config(config)?;
+        let proxy = Proxy::new(config, clock)?;
         Ok(Server {
             listener,
             tls,
-            proxy: Proxy::new(resolver),
+            proxy,
             grace: config.server.shutdown_grace,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The request handler, for signal handling (audit log reopen).
+    pub fn proxy(&self) -> Arc<Proxy> {
+        self.proxy.clone()
     }
 
     pub fn is_tls(&self) -> bool {
@@ -77,6 +84,7 @@ impl Server {
     /// Serves until `shutdown` completes, then drains in-flight requests for up to the grace
     /// period.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        self.proxy.start();
         let graceful = GracefulShutdown::new();
         let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
         tokio::pin!(shutdown);
@@ -123,9 +131,10 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
         let proxy = self.proxy;
+        let peer = self.peer;
         let service = service_fn(move |req| {
             let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req).await) }
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
         });
         let result = match tls {
             None => {

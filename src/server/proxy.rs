@@ -2,6 +2,7 @@
 //! request through that registry's client and shapes the answer. Errors are returned as
 //! `ProxyError` and turned into responses by `respond.rs` only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,11 +15,28 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
+use super::gate::{Gate, GateSetupError};
 use super::respond::{self, full, ProxyBody, ProxyError};
 use super::route::{self, Route};
+use super::users::{Users, UsersError};
+use crate::audit::{AuditError, AuditLog};
+use crate::clock::SharedClock;
+use crate::config::Config;
 use crate::registry::blob::UpstreamBody;
-use crate::registry::manifest::{self, MAX_MANIFEST_BYTES};
-use crate::registry::{read_capped, Digest, Reference, Resolver, Target, UpstreamRequest};
+use crate::registry::{read_capped, Digest, Resolver, Target, UpstreamError, UpstreamRequest};
+
+/// Why the handler could not be built from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Gate(#[from] GateSetupError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Users(#[from] UsersError),
+}
 
 /// How much of an upstream error body is kept to pass on.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -29,38 +47,75 @@ const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-app
 
 /// The request handler shared by all connections.
 pub struct Proxy {
-    resolver: Resolver,
+    pub(super) resolver: Resolver,
+    pub(super) gate: Gate,
+    pub(super) audit: AuditLog,
+    pub(super) users: Option<Users>,
+    pub(super) clock: SharedClock,
 }
 
 /// What one request is about, parsed once.
-struct Call<'a> {
-    method: &'a Method,
-    head: bool,
-    headers: &'a HeaderMap,
+pub(super) struct Call<'a> {
+    pub(super) method: &'a Method,
+    pub(super) head: bool,
+    pub(super) headers: &'a HeaderMap,
     /// containerd's `?ns=<registry>`.
-    ns: Option<String>,
-    query: Vec<(String, String)>,
+    pub(super) ns: Option<String>,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) peer: SocketAddr,
+    /// The authenticated user, when `users_file` is configured.
+    pub(super) user: Option<String>,
 }
 
 // === impl Proxy ===
 
 impl Proxy {
-    pub fn new(resolver: Resolver) -> Arc<Proxy> {
-        Arc::new(Proxy { resolver })
+    /// Builds the handler from the configuration: upstream clients, trust sources, policy,
+    /// audit sink and users. Needs a tokio runtime (pin files are watched in the background).
+    pub fn new(config: &Config, clock: SharedClock) -> Result<Arc<Proxy>, SetupError> {
+        let resolver = Resolver::from_config(config)?;
+        let gate = Gate::new(config, clock.clone())?;
+        let audit = AuditLog::open(&config.audit)?;
+        let users = config
+            .server
+            .users_file
+            .as_deref()
+            .map(Users::load)
+            .transpose()?;
+        Ok(Arc::new(Proxy {
+            resolver,
+            gate,
+            audit,
+            users,
+            clock,
+        }))
+    }
+
+    /// Starts background work: pin file watching.
+    pub fn start(&self) {
+        self.gate.start();
+    }
+
+    /// Reopens the audit log file (SIGHUP, after log rotation).
+    pub fn reopen_audit(&self) {
+        match self.audit.reopen() {
+            Ok(()) => tracing::info!("audit log reopened"),
+            Err(e) => tracing::error!(error = %e, "cannot reopen the audit log"),
+        }
     }
 
     /// Answers one request. Never fails: errors become OCI error responses here.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
             path = %req.uri().path(),
             image = tracing::field::Empty,
         );
-        self.answer(req).instrument(span).await
+        self.answer(req, peer).instrument(span).await
     }
 
-    async fn answer(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+    async fn answer(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         let start = std::time::Instant::now();
         let route = route::parse(req.uri().path());
         let query: Vec<(String, String)> = req
@@ -81,13 +136,12 @@ impl Proxy {
                 .find(|(k, _)| k == "ns")
                 .map(|(_, v)| v.clone()),
             query,
+            peer,
+            user: None,
         };
-        let mut resp = match self.dispatch(&call, &route).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::info!(route = route.kind(), error = %e, "request failed");
-                respond::error(&e, call.head)
-            }
+        let mut resp = match self.authenticate(call, &route).await {
+            Err(resp) => resp,
+            Ok(call) => self.respond(&call, &route).await,
         };
         resp.headers_mut()
             .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
@@ -98,6 +152,44 @@ impl Proxy {
             "answered"
         );
         resp
+    }
+
+    /// With a users file, every request needs valid Basic credentials. A manifest request
+    /// refused here is still audited.
+    async fn authenticate<'a>(
+        &self,
+        mut call: Call<'a>,
+        route: &Route<'_>,
+    ) -> Result<Call<'a>, Response<ProxyBody>> {
+        let Some(users) = &self.users else {
+            return Ok(call);
+        };
+        match users
+            .check(call.headers.get(http::header::AUTHORIZATION))
+            .await
+        {
+            Ok(user) => {
+                call.user = Some(user);
+                Ok(call)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "client not authenticated");
+                if let Route::Manifest { name, reference } = route {
+                    self.audit_unauthenticated(&call, name, reference, &e.to_string());
+                }
+                Err(respond::unauthorized(call.head))
+            }
+        }
+    }
+
+    async fn respond(&self, call: &Call<'_>, route: &Route<'_>) -> Response<ProxyBody> {
+        match self.dispatch(call, route).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(route = route.kind(), error = %e, "request failed");
+                respond::error(&e, call.head)
+            }
+        }
     }
 
     async fn dispatch(
@@ -116,89 +208,17 @@ impl Proxy {
             Route::Catalog => Err(ProxyError::Catalog),
             Route::Upload => Err(ProxyError::Unsupported),
             Route::NotFound => Err(ProxyError::NotFound),
-            Route::Manifest { name, reference } => self.manifest(call, name, reference).await,
+            Route::Manifest { name, reference } => Ok(self.manifest(call, name, reference).await),
             Route::Blob { name, digest } => self.blob(call, name, digest).await,
             Route::TagsList { name } => self.tags(call, name).await,
             Route::Referrers { name, digest } => self.referrers(call, name, digest).await,
         }
     }
 
-    fn target(&self, call: &Call<'_>, name: &str) -> Result<Target, ProxyError> {
+    pub(super) fn target(&self, call: &Call<'_>, name: &str) -> Result<Target, ProxyError> {
         let t = self.resolver.resolve(name, call.ns.as_deref())?;
         tracing::Span::current().record("image", t.image.as_str());
         Ok(t)
-    }
-
-    async fn manifest(
-        &self,
-        call: &Call<'_>,
-        name: &str,
-        reference: &str,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
-        let target = self.target(call, name)?;
-        let reference = Reference::parse(reference).map_err(ProxyError::Reference)?;
-        let mut headers = HeaderMap::new();
-        respond::copy_headers(call.headers, &mut headers, &[ACCEPT]);
-        let path = format!("{}/manifests/{}", target.repository, reference);
-        let registry = target.upstream.name().to_owned();
-
-        if call.head {
-            let resp = target
-                .upstream
-                .send(upstream_req(
-                    Method::HEAD,
-                    &target,
-                    path.clone(),
-                    None,
-                    headers.clone(),
-                ))
-                .await?;
-            if !resp.status().is_success() {
-                return Err(status_error(&target, resp).await);
-            }
-            // The digest header is enough for HEAD; without it the manifest must be fetched.
-            if let Some(h) = header_str(resp.headers(), &DOCKER_CONTENT_DIGEST) {
-                let digest = manifest::verify_head(&reference, h).map_err(|source| {
-                    ProxyError::Manifest {
-                        registry: registry.clone(),
-                        source,
-                    }
-                })?;
-                let mut out = Response::new(full(Bytes::new()));
-                respond::copy_headers(
-                    resp.headers(),
-                    out.headers_mut(),
-                    &[CONTENT_TYPE, CONTENT_LENGTH],
-                );
-                set_digest(out.headers_mut(), &digest);
-                return Ok(out);
-            }
-        }
-
-        let resp = target
-            .upstream
-            .send(upstream_req(Method::GET, &target, path, None, headers))
-            .await?;
-        if !resp.status().is_success() {
-            return Err(status_error(&target, resp).await);
-        }
-        let (parts, body) = resp.into_parts();
-        let idle = target.upstream.config().idle_timeout;
-        let bytes = read_capped(body, MAX_MANIFEST_BYTES, idle, &registry, "a manifest").await?;
-        let digest = manifest::verify(
-            &reference,
-            header_str(&parts.headers, &DOCKER_CONTENT_DIGEST),
-            &bytes,
-        )
-        .map_err(|source| ProxyError::Manifest { registry, source })?;
-        tracing::debug!(%digest, bytes = bytes.len(), "manifest fetched");
-        let len = bytes.len();
-        let mut out = Response::new(full(if call.head { Bytes::new() } else { bytes }));
-        respond::copy_headers(&parts.headers, out.headers_mut(), &[CONTENT_TYPE]);
-        out.headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from(len));
-        set_digest(out.headers_mut(), &digest);
-        Ok(out)
     }
 
     async fn blob(
@@ -332,7 +352,7 @@ impl Proxy {
     }
 }
 
-fn upstream_req<'a>(
+pub(super) fn upstream_req<'a>(
     method: Method,
     target: &'a Target,
     path: String,
@@ -361,7 +381,7 @@ fn stream(body: Incoming, expected: Option<Digest>, target: &Target) -> ProxyBod
 }
 
 /// Reads a small part of an upstream error response to pass its OCI error document on.
-async fn status_error(target: &Target, resp: Response<Incoming>) -> ProxyError {
+pub(super) async fn status_error(target: &Target, resp: Response<Incoming>) -> ProxyError {
     let (parts, body) = resp.into_parts();
     let idle = target.upstream.config().idle_timeout;
     let body = read_capped(
@@ -383,11 +403,11 @@ async fn status_error(target: &Target, resp: Response<Incoming>) -> ProxyError {
     }
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
+pub(super) fn header_str<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn set_digest(headers: &mut HeaderMap, digest: &Digest) {
+pub(super) fn set_digest(headers: &mut HeaderMap, digest: &Digest) {
     if let Ok(v) = HeaderValue::from_str(&digest.to_string()) {
         headers.insert(DOCKER_CONTENT_DIGEST, v);
     }

@@ -6,17 +6,23 @@
 //! prompt for a login, report "not found", retry, or fall back to the upstream.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{
+    HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WARNING, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full};
 use serde::Serialize;
 
+use crate::policy::Pass;
 use crate::registry::digest::DigestError;
 use crate::registry::manifest::ManifestError;
 use crate::registry::reference::ReferenceError;
 use crate::registry::resolve::ResolveError;
+use crate::registry::Digest;
 use crate::registry::UpstreamError;
+
+const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body type of every response pullgate sends.
@@ -47,6 +53,11 @@ pub enum ProxyError {
         retry_after: Option<HeaderValue>,
         body: Option<Bytes>,
     },
+    /// The policy refused the manifest; the message names image, rule and reasons.
+    #[error("{0}")]
+    Denied(String),
+    #[error("the audit log cannot be written, so pulls are refused (audit.on_error = \"deny\")")]
+    AuditUnavailable,
     #[error("push and delete are not supported by a pull proxy")]
     Unsupported,
     #[error("listing the catalog is not allowed")]
@@ -92,7 +103,9 @@ pub fn error(err: &ProxyError, head: bool) -> Response<ProxyBody> {
             "UNSUPPORTED",
             err.to_string(),
         ),
-        E::Catalog => (StatusCode::FORBIDDEN, "DENIED", err.to_string()),
+        E::Catalog | E::Denied(_) | E::AuditUnavailable => {
+            (StatusCode::FORBIDDEN, "DENIED", err.to_string())
+        }
         E::NotFound => (StatusCode::NOT_FOUND, "UNSUPPORTED", err.to_string()),
     };
     oci_error(status, code, &format!("pullgate: {message}"), head)
@@ -204,6 +217,61 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     r
 }
 
+/// A manifest the policy let through. Needs the policy's [`Pass`]; with a warning (warn mode)
+/// it carries `Warning: 299 - "pullgate: …"`, which podman and docker print.
+pub fn manifest(
+    _pass: &Pass,
+    digest: &Digest,
+    upstream: &HeaderMap,
+    bytes: Option<Bytes>,
+    warning: Option<&str>,
+) -> Response<ProxyBody> {
+    let mut r = Response::new(full(bytes.unwrap_or_default()));
+    copy_headers(upstream, r.headers_mut(), &[CONTENT_TYPE, CONTENT_LENGTH]);
+    if let Ok(v) = HeaderValue::from_str(&digest.to_string()) {
+        r.headers_mut().insert(DOCKER_CONTENT_DIGEST, v);
+    }
+    if let Some(w) = warning {
+        if let Ok(v) = HeaderValue::from_str(&warning_value(w)) {
+            r.headers_mut().insert(WARNING, v);
+        }
+    }
+    r
+}
+
+/// `299 - "pullgate: <text>"` (RFC 7234 §5.5), with the text made a valid quoted string.
+fn warning_value(text: &str) -> String {
+    let mut q = String::with_capacity(text.len() + 20);
+    q.push_str("299 - \"pullgate: ");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                q.push('\\');
+                q.push(c);
+            }
+            c if c.is_ascii() && !c.is_ascii_control() => q.push(c),
+            _ => q.push('?'),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// 401 with a Basic challenge: the client must log in to pullgate (`users_file`).
+pub fn unauthorized(head: bool) -> Response<ProxyBody> {
+    let mut r = oci_error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "pullgate: authentication required",
+        head,
+    );
+    r.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"pullgate\""),
+    );
+    r
+}
+
 /// A response body from bytes in memory.
 pub fn full(bytes: Bytes) -> ProxyBody {
     Full::new(bytes)
@@ -274,6 +342,15 @@ mod tests {
         let r = error(&mk(StatusCode::INTERNAL_SERVER_ERROR, Some("oops")), false);
         assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(body_json(r).await["errors"][0]["code"], "UNAVAILABLE");
+    }
+
+    #[test]
+    fn warning_header_is_a_valid_quoted_string() {
+        assert_eq!(
+            warning_value(r#"x "quoted" \ é"#),
+            r#"299 - "pullgate: x \"quoted\" \\ ?""#
+        );
+        assert!(HeaderValue::from_str(&warning_value("a\nb")).is_ok());
     }
 
     #[test]
