@@ -41,6 +41,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Decide about IMAGE exactly as the proxy would (exit 0 allowed, 1 denied).
+    Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the audit-shaped record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// An image reference: [registry/]repository[:tag|@digest].
+        image: String,
+    },
+    /// Summarise an audit log (a file, or standard input).
+    Audit {
+        file: Option<PathBuf>,
+        /// Only records newer than this, e.g. 24h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records with this decision: allow, deny, warn, unchecked.
+        #[arg(long)]
+        decision: Option<String>,
+        /// Only images matching this glob (as in [[rule]] images).
+        #[arg(long)]
+        image: Option<String>,
+    },
     /// Make keys for pin files and sign pin files.
     Pins {
         #[command(subcommand)]
@@ -70,6 +93,23 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(config),
+        Command::Verify {
+            config,
+            json,
+            image,
+        } => verify(config, json, &image),
+        Command::Audit {
+            file,
+            since,
+            decision,
+            image,
+        } => match audit(file, since, decision, image) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pullgate: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Pins { command } => match pins(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -194,9 +234,25 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         };
         println!("  {} -> {}{notes}", r.name, r.url);
     }
+    let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let trust =
+        match crate::trust::TrustSet::from_config(&config.trust, Arc::new(SystemClock), generation)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("pullgate: configuration error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+    let status = trust.status();
     println!("trust sources:");
     for t in &config.trust {
-        println!("  {} ({:?})", t.name, t.kind);
+        let line = status
+            .iter()
+            .find(|(n, _)| n == &t.name)
+            .map(|(_, l)| l.as_str())
+            .unwrap_or("");
+        println!("  {} ({}): {line}", t.name, t.kind.as_str());
     }
     println!("rules (first match wins):");
     for r in &config.rules {
@@ -259,5 +315,148 @@ fn pins(command: PinsCommand) -> anyhow::Result<()> {
             print!("{text}");
             Ok(())
         }
+    }
+}
+
+/// Splits `[registry/]repository[:tag|@digest]` into the name and the reference (default tag
+/// `latest`, as clients do).
+fn split_image(image: &str) -> (&str, &str) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name, digest);
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+fn verify(path: Option<PathBuf>, json: bool, image: &str) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pullgate: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (name, reference) = split_image(image);
+    let outcome = runtime.block_on(async {
+        let audit = crate::audit::AuditLog::open(&crate::config::AuditConfig {
+            sink: AuditSink::Stdout,
+            on_error: config.audit.on_error,
+        })?;
+        let proxy = crate::server::proxy::Proxy::with_audit(&config, Arc::new(SystemClock), audit)?;
+        anyhow::Ok(proxy.verify_image(name, reference).await)
+    });
+    let (rec, allowed) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pullgate: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if json {
+        match serde_json::to_string(&rec) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("pullgate: {e}"),
+        }
+    } else {
+        let at = rec
+            .digest
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        let rule = rec
+            .rule
+            .as_deref()
+            .map(|r| format!(" rule '{r}'"))
+            .unwrap_or_default();
+        println!(
+            "{}: {}:{}{at}{rule}",
+            rec.decision, rec.image, rec.reference
+        );
+        for r in &rec.reasons {
+            println!("  {r}");
+        }
+    }
+    if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn audit(
+    file: Option<PathBuf>,
+    since: Option<String>,
+    decision: Option<String>,
+    image: Option<String>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+
+    use crate::audit::summary::{summarise, Filter};
+    let since = match since {
+        Some(s) => {
+            let d = crate::config::duration::parse(&s).map_err(anyhow::Error::msg)?;
+            let now = crate::clock::Clock::now(&SystemClock);
+            Some(now - time::Duration::try_from(d).context("--since is too long")?)
+        }
+        None => None,
+    };
+    if let Some(d) = &decision {
+        if !["allow", "deny", "warn", "unchecked"].contains(&d.as_str()) {
+            anyhow::bail!("--decision {d:?}: expected allow, deny, warn or unchecked");
+        }
+    }
+    let image = image
+        .map(|g| crate::policy::Glob::parse(&g))
+        .transpose()
+        .context("--image")?;
+    let filter = Filter {
+        since,
+        decision,
+        image,
+    };
+    let summary = match file {
+        Some(p) => {
+            let f =
+                std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+            summarise(std::io::BufReader::new(f), &filter)?
+        }
+        None => summarise(std::io::stdin().lock(), &filter)?,
+    };
+    print!("{}", summary.render(10));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_split_like_clients_do() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let cases = [
+            ("nginx", ("nginx", "latest")),
+            ("nginx:1.27", ("nginx", "1.27")),
+            ("ghcr.io/org/app:v1", ("ghcr.io/org/app", "v1")),
+            (
+                "registry.test:5000/app",
+                ("registry.test:5000/app", "latest"),
+            ),
+            ("registry.test:5000/app:2", ("registry.test:5000/app", "2")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(split_image(input), want, "{input}");
+        }
+        let by_digest = format!("nginx@{d}");
+        assert_eq!(split_image(&by_digest), ("nginx", d.as_str()));
     }
 }

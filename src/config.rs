@@ -4,7 +4,7 @@
 //! `pullgate check-config` catches the same mistakes `serve` would, and a running server never
 //! discovers a broken file half-way through a request. Any error here means exit status 64.
 
-mod duration;
+pub mod duration;
 pub mod file;
 
 use std::collections::HashSet;
@@ -466,6 +466,9 @@ impl Builder<'_> {
             }
             if r.images.is_empty() {
                 return Err(ctx("images is empty".into()));
+            }
+            for g in &r.images {
+                crate::policy::Glob::parse(g).map_err(|e| ctx(e.to_string()))?;
             }
             let mode = match r.mode.as_str() {
                 "enforce" => Mode::Enforce,

@@ -187,6 +187,28 @@ impl TrustSet {
         Ok(TrustSet { sources })
     }
 
+    /// One status line per source, in name order (`check-config`).
+    pub fn status(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .sources
+            .iter()
+            .map(|(name, s)| {
+                let line = match s {
+                    Source::Pins(p) => p.status(),
+                    Source::NotImplemented { kind, .. } => {
+                        format!(
+                            "{} verification not implemented yet: verifies nothing",
+                            kind.as_str()
+                        )
+                    }
+                };
+                (name.clone(), line)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Starts the background work sources need (pin file watching). Needs a tokio runtime.
     pub fn start(&self) {
         for s in self.sources.values() {

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-/// Parses `<integer><unit>` with unit `ms`, `s`, `m` or `h`. A bare number is refused so that
+/// Parses `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`. A bare number is refused so that
 /// nobody has to guess whether `30` means seconds or milliseconds.
 pub fn parse(s: &str) -> Result<Duration, String> {
     let split = s
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h)"))?;
+        .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h, d)"))?;
     let (num, unit) = s.split_at(split);
     let n: u64 = num
         .parse()
@@ -36,7 +36,8 @@ mod tests {
         assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
-        for bad in ["", "30", "s", "1.5s", "-1s", "10 s", "3d"] {
+        assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "30", "s", "1.5s", "-1s", "10 s", "3w"] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -73,9 +73,19 @@ impl Proxy {
     /// Builds the handler from the configuration: upstream clients, trust sources, policy,
     /// audit sink and users. Needs a tokio runtime (pin files are watched in the background).
     pub fn new(config: &Config, clock: SharedClock) -> Result<Arc<Proxy>, SetupError> {
+        let audit = AuditLog::open(&config.audit)?;
+        Proxy::with_audit(config, clock, audit)
+    }
+
+    /// Like [`Proxy::new`] with a given audit sink (`pullgate verify` writes no records and
+    /// must not need write access to the configured log).
+    pub fn with_audit(
+        config: &Config,
+        clock: SharedClock,
+        audit: AuditLog,
+    ) -> Result<Arc<Proxy>, SetupError> {
         let resolver = Resolver::from_config(config)?;
         let gate = Gate::new(config, clock.clone())?;
-        let audit = AuditLog::open(&config.audit)?;
         let users = config
             .server
             .users_file

@@ -96,6 +96,25 @@ impl PinsSource {
         &self.name
     }
 
+    /// One line for `check-config`: the file in force, or why there is none.
+    pub fn status(&self) -> String {
+        self.read_state(|s| match (&s.current, &s.load_error) {
+            (Some(set), _) => format!(
+                "{}: version {}, {} images, expires {}, signed by key {}",
+                self.path.display(),
+                set.version,
+                set.image_count(),
+                rfc3339_millis(set.expires),
+                set.signed_by.short()
+            ),
+            (None, e) => format!(
+                "{}: NOT LOADED ({}); this source verifies nothing",
+                self.path.display(),
+                e.as_deref().unwrap_or("no file")
+            ),
+        })
+    }
+
     /// Re-reads the file if it changed since the last look.
     pub fn reload(&self) -> Reload {
         let fp = match std::fs::metadata(&self.path) {
