@@ -200,13 +200,40 @@ pub fn oci_error(status: StatusCode, code: &str, message: &str, head: bool) -> R
     };
     // Serialising two strings cannot fail; fall back to an empty body rather than panic.
     let body = serde_json::to_vec(&doc).unwrap_or_default();
-    if head {
+    let mut r = if head {
         let mut r = json_response(status, Bytes::new());
         r.headers_mut()
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        return r;
+        r
+    } else {
+        json_response(status, Bytes::from(body))
+    };
+    // Clients that only print the status line (containerd after a HEAD, which has no body)
+    // then still show the reason. HTTP/1 only; HTTP/2 has no reason phrase.
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason_phrase(message)) {
+        r.extensions_mut().insert(phrase);
     }
-    json_response(status, Bytes::from(body))
+    r
+}
+
+/// `message` made fit for a status line: printable ASCII, at most 400 bytes.
+fn reason_phrase(message: &str) -> String {
+    const MAX: usize = 400;
+    let mut out: String = message
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(MAX)
+        .collect();
+    if message.len() > MAX {
+        out.push_str("...");
+    }
+    out
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
