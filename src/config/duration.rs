@@ -17,9 +17,10 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
         _ => {
             return Err(format!(
-                "duration {s:?} has unknown unit {unit:?} (ms, s, m, h)"
+                "duration {s:?} has unknown unit {unit:?} (ms, s, m, h, d)"
             ))
         }
     };
