@@ -94,8 +94,14 @@ impl VerdictCache {
     }
 
     /// The cached verdict for `key`, or the result of `verify`, run once however many
-    /// requests ask at the same time.
-    pub async fn get_or_verify<F>(&self, key: VerdictKey, verify: F) -> (Arc<Decision>, CacheUse)
+    /// requests ask at the same time. A cached verdict for which `stale` holds (its evidence
+    /// expired before its time to live) is verified again, in the same single flight.
+    pub async fn get_or_verify<F>(
+        &self,
+        key: VerdictKey,
+        verify: F,
+        stale: impl FnMut(&Arc<Decision>) -> bool + Send,
+    ) -> (Arc<Decision>, CacheUse)
     where
         F: Future<Output = Decision>,
     {
@@ -103,11 +109,16 @@ impl VerdictCache {
         let flag = ran.clone();
         let d = self
             .verdicts
-            .get_with(key, async move {
-                flag.store(true, Ordering::SeqCst);
-                Arc::new(verify.await)
-            })
-            .await;
+            .entry(key)
+            .or_insert_with_if(
+                async move {
+                    flag.store(true, Ordering::SeqCst);
+                    Arc::new(verify.await)
+                },
+                stale,
+            )
+            .await
+            .into_value();
         let used = if ran.load(Ordering::SeqCst) {
             CacheUse::Miss
         } else {
@@ -170,11 +181,15 @@ mod tests {
             let runs = runs.clone();
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_verify(key(), async move {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        decide(None, &vec![])
-                    })
+                    .get_or_verify(
+                        key(),
+                        async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            decide(None, &vec![])
+                        },
+                        |_| false,
+                    )
                     .await
                     .1
             }));
@@ -193,11 +208,11 @@ mod tests {
     async fn a_new_generation_is_a_new_question() {
         let cache = VerdictCache::new(Duration::from_secs(60), Duration::from_secs(5));
         let (_, u) = cache
-            .get_or_verify(key(), async { decide(None, &vec![]) })
+            .get_or_verify(key(), async { decide(None, &vec![]) }, |_| false)
             .await;
         assert_eq!(u, CacheUse::Miss);
         let (_, u) = cache
-            .get_or_verify(key(), async { decide(None, &vec![]) })
+            .get_or_verify(key(), async { decide(None, &vec![]) }, |_| false)
             .await;
         assert_eq!(u, CacheUse::Hit);
         let next = VerdictKey {
@@ -205,7 +220,19 @@ mod tests {
             ..key()
         };
         let (_, u) = cache
-            .get_or_verify(next, async { decide(None, &vec![]) })
+            .get_or_verify(next, async { decide(None, &vec![]) }, |_| false)
+            .await;
+        assert_eq!(u, CacheUse::Miss);
+    }
+
+    #[tokio::test]
+    async fn a_stale_verdict_is_verified_again() {
+        let cache = VerdictCache::new(Duration::from_secs(60), Duration::from_secs(5));
+        cache
+            .get_or_verify(key(), async { decide(None, &vec![]) }, |_| false)
+            .await;
+        let (_, u) = cache
+            .get_or_verify(key(), async { decide(None, &vec![]) }, |_| true)
             .await;
         assert_eq!(u, CacheUse::Miss);
     }

@@ -181,6 +181,12 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if e.downcast_ref::<crate::server::ServerError>()
+                .is_some_and(Server::is_config_error)
+            {
+                eprintln!("pullgate: configuration error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             eprintln!("pullgate: {e:#}");
             ExitCode::FAILURE
         }
@@ -235,8 +241,8 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         println!("  {} -> {}{notes}", r.name, r.url);
     }
     let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let trust =
-        match crate::trust::TrustSet::from_config(&config.trust, Arc::new(SystemClock), generation)
+    let trust = match // No state dir: checking a config must not write trust state.
+        crate::trust::TrustSet::from_config(&config.trust, Arc::new(SystemClock), generation, None)
         {
             Ok(t) => t,
             Err(e) => {
@@ -244,6 +250,12 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
+    if let Some(p) = &config.server.users_file {
+        if let Err(e) = crate::server::users::Users::load(p) {
+            eprintln!("pullgate: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let status = trust.status();
     println!("trust sources:");
     for t in &config.trust {

@@ -54,18 +54,25 @@ pub struct Server {
 impl Server {
     /// Binds the configured address and builds the upstream clients.
     pub async fn bind(config: &Config, clock: SharedClock) -> Result<Server, ServerError> {
+        // Everything that can be wrong with the configuration first, the port last.
+        let proxy = Proxy::new(config, clock)?;
+        let tls = config.server.tls.as_deref().map(tls_acceptor).transpose()?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
-        let tls = config.server.tls.as_deref().map(tls_acceptor).transpose()?;
-        let proxy = Proxy::new(config, clock)?;
         Ok(Server {
             listener,
             tls,
             proxy,
             grace: config.server.shutdown_grace,
         })
+    }
+
+    /// Whether a failure to start is the configuration's fault (exit 64: restarting will not
+    /// help) rather than the environment's (a port in use).
+    pub fn is_config_error(e: &ServerError) -> bool {
+        matches!(e, ServerError::Setup(_) | ServerError::Tls(_))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::ser::SerializeStruct as _;
+use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
 use crate::config::{TrustConfig, TrustKind, TrustSettings};
@@ -28,6 +29,9 @@ pub struct Verified {
     identity: String,
     /// Extra words for the audit reason, e.g. the pin file version.
     note: Option<String>,
+    /// When the evidence stops vouching (a pin file's `expires`); a cached verdict or index
+    /// grant resting on it must not outlive it.
+    expires: Option<OffsetDateTime>,
 }
 
 /// Why one trust source did not verify a manifest.
@@ -51,6 +55,15 @@ impl Verified {
             kind,
             identity: identity.to_owned(),
             note,
+            expires: None,
+        }
+    }
+
+    /// Marks the proof as valid only until `t`.
+    pub(in crate::trust) fn until(self, t: OffsetDateTime) -> Verified {
+        Verified {
+            expires: Some(t),
+            ..self
         }
     }
 
@@ -70,6 +83,11 @@ impl Verified {
 
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// Whether the evidence has stopped vouching at `now`.
+    pub fn expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_some_and(|t| t <= now)
     }
 }
 
@@ -159,6 +177,7 @@ impl TrustSet {
         config: &[TrustConfig],
         clock: SharedClock,
         generation: Arc<AtomicU64>,
+        state_dir: Option<&std::path::Path>,
     ) -> Result<TrustSet, TrustSetupError> {
         let mut sources = HashMap::new();
         for t in config {
@@ -170,6 +189,7 @@ impl TrustSet {
                         keys,
                         clock.clone(),
                         generation.clone(),
+                        state_dir,
                     )
                     .map_err(|source| TrustSetupError::Key {
                         name: t.name.clone(),

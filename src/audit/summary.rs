@@ -89,7 +89,9 @@ pub fn summarise(input: impl BufRead, filter: &Filter) -> std::io::Result<Summar
         if rec.decision == "deny" {
             let e = s.denied.entry(rec.image.clone()).or_default();
             e.0 += 1;
-            let reason = rec.reasons.first().cloned().unwrap_or_default();
+            // The first reason is often the summary ("no valid signature from pins"); all of
+            // them together say why.
+            let reason = rec.reasons.join("; ");
             *e.1.entry(reason).or_default() += 1;
         }
         if let Some(t) = rec.typosquat.as_ref().filter(|t| !t.is_null()) {

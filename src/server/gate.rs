@@ -10,7 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Mode};
 use crate::policy::{self, Decision, DecisionKind, GlobError, Policy};
 use crate::registry::{Digest, Reference};
-use crate::trust::{TrustSet, TrustSetupError};
+use crate::trust::{TrustSet, TrustSetupError, Verified};
 
 /// Image indexes listing more children than this grant none beyond it.
 const MAX_INDEX_CHILDREN: usize = 1024;
@@ -44,6 +44,7 @@ pub struct Gate {
     trust: TrustSet,
     cache: VerdictCache,
     generation: Arc<AtomicU64>,
+    clock: SharedClock,
 }
 
 // === impl Gate ===
@@ -53,9 +54,15 @@ impl Gate {
         let generation = Arc::new(AtomicU64::new(0));
         Ok(Gate {
             policy: Policy::new(&config.rules)?,
-            trust: TrustSet::from_config(&config.trust, clock, generation.clone())?,
+            trust: TrustSet::from_config(
+                &config.trust,
+                clock.clone(),
+                generation.clone(),
+                config.server.state_dir.as_deref(),
+            )?,
             cache: VerdictCache::new(config.cache.verdict_ttl, config.cache.negative_ttl),
             generation,
+            clock,
         })
     }
 
@@ -77,13 +84,21 @@ impl Gate {
             return uncached(policy::decide(Some(rule), &Vec::new()));
         }
         let generation = self.generation.load(Ordering::SeqCst);
+        // Cached verdicts and grants last their time to live, but never longer than the
+        // evidence they rest on (an expiring pin file stops vouching at its expiry).
+        let now = self.clock.now();
+        let expired = |signers: &[Verified]| signers.iter().any(|v| v.expired_at(now));
         if let Reference::Digest(_) = s.reference {
             if let Some(g) = self.cache.child_grant(s.image, s.digest, generation).await {
-                if g.rule == rule.name {
+                if g.rule == rule.name && !expired(&g.signers) {
                     return uncached(policy::allow_child(rule, &g.index, g.signers.clone()));
                 }
             }
         }
+        let stale = |d: &Arc<Decision>| match d.as_ref() {
+            Decision::Forward(_, o) => expired(&o.signers),
+            Decision::Refuse(_) => false,
+        };
         let key = VerdictKey {
             image: s.image.to_owned(),
             tag: match s.reference {
@@ -96,16 +111,25 @@ impl Gate {
         };
         let (decision, used) = self
             .cache
-            .get_or_verify(key, async {
-                let start = std::time::Instant::now();
-                let mut evidence = Vec::new();
-                for name in rule.sources() {
-                    evidence.push(self.trust.verify(name, s.image, s.reference, s.digest).await);
-                }
-                let d = policy::decide(Some(rule), &evidence);
-                tracing::debug!(digest = %s.digest, rule = %rule.name, elapsed_us = start.elapsed().as_micros() as u64, "verified");
-                d
-            })
+            .get_or_verify(
+                key,
+                async {
+                    let start = std::time::Instant::now();
+                    let mut evidence = Vec::new();
+                    for name in rule.sources() {
+                        evidence.push(
+                            self.trust
+                                .verify(name, s.image, s.reference, s.digest)
+                                .await,
+                        );
+                    }
+                    let d = policy::decide(Some(rule), &evidence);
+                    let elapsed_us = start.elapsed().as_micros() as u64;
+                    tracing::debug!(digest = %s.digest, rule = %rule.name, elapsed_us, "verified");
+                    d
+                },
+                stale,
+            )
             .await;
         if let (Decision::Forward(_, o), Some(bytes)) = (decision.as_ref(), s.manifest) {
             if o.kind == DecisionKind::Allow {

@@ -65,6 +65,10 @@ impl Proxy {
         why: &str,
     ) {
         let mut rec = self.draft(call, name, reference);
+        // The audit log names images in their normalised form (design.md §2), also here.
+        if let Ok(t) = self.resolver.resolve(name, call.ns.as_deref()) {
+            rec.image = t.image;
+        }
         rec.reasons = vec![format!("client not authenticated: {why}")];
         if let Err(e) = self.audit.write(&rec) {
             tracing::error!(error = %e, "audit record lost");

@@ -30,6 +30,9 @@ pub struct PinsSource {
     clock: SharedClock,
     /// Bumped whenever the pins in force change, so cached verdicts are not reused.
     generation: Arc<AtomicU64>,
+    /// Where the highest version ever loaded is kept (`[server] state_dir`), so a restart does
+    /// not reopen the door to an older file.
+    floor_file: Option<PathBuf>,
     state: RwLock<State>,
 }
 
@@ -39,6 +42,8 @@ struct State {
     /// Why nothing is loaded (only meaningful while `current` is `None`).
     load_error: Option<String>,
     seen: Option<Fingerprint>,
+    /// The highest version loaded, now or (with a state dir) before a restart.
+    floor: u64,
 }
 
 /// What identifies one version of the file on disk without reading it.
@@ -67,18 +72,25 @@ impl PinsSource {
         key_files: &[PathBuf],
         clock: SharedClock,
         generation: Arc<AtomicU64>,
+        state_dir: Option<&Path>,
     ) -> Result<PinsSource, KeyError> {
         let keys = key_files
             .iter()
             .map(|p| PinKey::load(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let floor_file = state_dir.map(|d| d.join(format!("pins-{name}.version")));
+        let floor = floor_file.as_deref().map(read_floor).unwrap_or(0);
         let source = PinsSource {
             name: name.to_owned(),
             path: path.to_owned(),
             keys,
             clock,
             generation,
-            state: RwLock::new(State::default()),
+            floor_file,
+            state: RwLock::new(State {
+                floor,
+                ..State::default()
+            }),
         };
         match source.reload() {
             Reload::Rejected(e) => {
@@ -120,7 +132,16 @@ impl PinsSource {
         let fp = match std::fs::metadata(&self.path) {
             Ok(m) => fingerprint(&m),
             Err(e) => {
-                return self.reject(format!("cannot read {}: {e}", self.path.display()), None)
+                // A missing file is remembered like a broken one, so it is reported once.
+                let missing = Fingerprint {
+                    modified: None,
+                    len: 0,
+                    inode: 0,
+                };
+                return self.reject(
+                    format!("cannot read {}: {e}", self.path.display()),
+                    Some(missing),
+                );
             }
         };
         if self.read_state(|s| s.seen.as_ref() == Some(&fp)) {
@@ -139,20 +160,24 @@ impl PinsSource {
             Ok(s) => s,
             Err(e) => return self.reject(e.to_string(), Some(fp)),
         };
-        let loaded = self.read_state(|s| s.current.as_ref().map(|c| c.version));
-        if let Some(old) = loaded {
-            if set.version < old {
-                return self.reject(
-                    format!("rollback from version {old} to {} refused", set.version),
-                    Some(fp),
-                );
-            }
+        let floor = self.read_state(|s| s.floor);
+        if set.version < floor {
+            return self.reject(
+                format!("rollback from version {floor} to {} refused", set.version),
+                Some(fp),
+            );
         }
         let version = set.version;
         if let Ok(mut s) = self.state.write() {
             s.current = Some(Arc::new(set));
             s.load_error = None;
             s.seen = Some(fp);
+            s.floor = version;
+        }
+        if let Some(f) = &self.floor_file {
+            if let Err(e) = write_floor(f, version) {
+                tracing::error!(file = %f.display(), error = %e, "cannot record the pin file version; rollback protection is in memory only");
+            }
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
         Reload::Loaded { version }
@@ -204,7 +229,8 @@ impl PinsSource {
             TrustKind::Pins,
             &format!("key:{}", set.signed_by.short()),
             Some(format!("pin file version {}", set.version)),
-        ))
+        )
+        .until(set.expires))
     }
 
     /// Polls the file for changes until the process ends.
@@ -229,6 +255,25 @@ impl PinsSource {
             }
         });
     }
+}
+
+/// The version recorded in `path`, or 0 when there is none yet.
+fn read_floor(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| {
+            // An unreadable record must not lower the floor to nothing silently.
+            tracing::error!(file = %path.display(), "unreadable pin version record; treating every file as a rollback until it is fixed");
+            u64::MAX
+        }),
+        Err(_) => 0,
+    }
+}
+
+/// Replaces the record atomically (write, then rename).
+fn write_floor(path: &Path, version: u64) -> std::io::Result<()> {
+    let tmp = path.with_extension("version.tmp");
+    std::fs::write(&tmp, format!("{version}\n"))?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(unix)]
@@ -297,6 +342,7 @@ mod tests {
                 &[self.dir.path().join("k.pub")],
                 clock(at),
                 self.gen.clone(),
+                Some(self.dir.path()),
             )
             .unwrap()
         }
@@ -350,6 +396,21 @@ mod tests {
         // Reported once, then unchanged until the file changes again.
         assert_eq!(s.reload(), Reload::Unchanged);
         assert!(check(&s, 'a').is_ok());
+    }
+
+    #[test]
+    fn rollback_protection_survives_a_restart_with_a_state_dir() {
+        let f = Fixture::new();
+        f.write(5, 'a');
+        drop(f.source("2026-12-01T00:00:00Z"));
+        f.write(4, 'b');
+        let restarted = f.source("2026-12-01T00:00:00Z");
+        assert!(check(&restarted, 'b')
+            .unwrap_err()
+            .reason()
+            .contains("rollback from version 5 to 4"));
+        f.write(6, 'b');
+        assert_eq!(restarted.reload(), Reload::Loaded { version: 6 });
     }
 
     #[test]
