@@ -48,7 +48,7 @@ fn upstream(dir: &Path) -> Upstream {
 }
 
 /// Whether some line of pullgate's log holds every one of `parts`.
-fn logged(log: &str, parts: &[&str]) -> bool {
+pub(crate) fn logged(log: &str, parts: &[&str]) -> bool {
     log.lines().any(|l| parts.iter().all(|p| l.contains(p)))
 }
 
@@ -135,7 +135,7 @@ fn docker_cli() -> &'static str {
 /// A private dockerd (classic image store, vfs, no networking) with pullgate as its mirror,
 /// on a private containerd of its own: dockerd's managed containerd would keep plugin state in
 /// /opt/containerd.
-struct Dockerd {
+pub(crate) struct Dockerd {
     dir: PathBuf,
     sock: PathBuf,
     log: PathBuf,
@@ -144,7 +144,7 @@ struct Dockerd {
 }
 
 impl Dockerd {
-    fn start(dir: &Path, mirror: &str) -> Dockerd {
+    pub(crate) fn start(dir: &Path, mirror: &str) -> Dockerd {
         for d in ["root", "exec", "cli"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
@@ -197,16 +197,16 @@ impl Dockerd {
     }
 
     /// The Docker CLI talking to this daemon, with a private client config.
-    fn docker(&self) -> Command {
+    pub(crate) fn docker(&self) -> Command {
         docker_at(&self.dir, &self.sock)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         read_log(&self.log)
     }
 
     /// `docker image inspect`: the image ID and the repo digests.
-    fn inspect(&self, image: &str) -> (String, Vec<String>) {
+    pub(crate) fn inspect(&self, image: &str) -> (String, Vec<String>) {
         let out = run_ok(self.docker().args(["image", "inspect", image]));
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let id = v[0]["Id"].as_str().unwrap().to_owned();
@@ -249,14 +249,14 @@ impl Drop for Dockerd {
 
 /// A private containerd 1.6 (own root, state, plugin dir and socket; CRI disabled), for `ctr`
 /// and as dockerd's containerd.
-struct Containerd {
+pub(crate) struct Containerd {
     sock: PathBuf,
     log: PathBuf,
     _proc: Process,
 }
 
 impl Containerd {
-    fn start(dir: &Path) -> Containerd {
+    pub(crate) fn start(dir: &Path) -> Containerd {
         std::fs::create_dir_all(dir).unwrap();
         let sock = dir.join("containerd.sock");
         let config = format!(
@@ -288,12 +288,12 @@ impl Containerd {
         ctr_at(&self.sock)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         read_log(&self.log)
     }
 
     /// `ctr images pull` through the registry hosts configured in `hosts`.
-    fn pull(&self, hosts: &Path, reference: &str) -> Output {
+    pub(crate) fn pull(&self, hosts: &Path, reference: &str) -> Output {
         run(self
             .ctr()
             .args(["images", "pull", "--snapshotter", "native", "--hosts-dir"])
@@ -302,7 +302,7 @@ impl Containerd {
     }
 
     /// The digest `ctr images ls` shows for `reference`.
-    fn image_digest(&self, reference: &str) -> Option<String> {
+    pub(crate) fn image_digest(&self, reference: &str) -> Option<String> {
         // Columns: REF TYPE DIGEST SIZE PLATFORMS LABELS
         run_ok(self.ctr().args(["images", "ls"]))
             .lines()
@@ -322,7 +322,7 @@ fn ctr_at(sock: &Path) -> Command {
 
 /// A containerd hosts directory in which each of `registries` is served by pullgate only: with
 /// `server` also pointing at pullgate there is no upstream to fall back to.
-fn hosts_dir(dir: &Path, registries: &[&str], pullgate: &str) -> PathBuf {
+pub(crate) fn hosts_dir(dir: &Path, registries: &[&str], pullgate: &str) -> PathBuf {
     for r in registries {
         std::fs::create_dir_all(dir.join(r)).unwrap();
         std::fs::write(
@@ -339,12 +339,12 @@ fn hosts_dir(dir: &Path, registries: &[&str], pullgate: &str) -> PathBuf {
 // === podman ===
 
 /// podman with private storage and configuration; it has no daemon to stop.
-struct Podman {
+pub(crate) struct Podman {
     dir: PathBuf,
 }
 
 impl Podman {
-    fn new(dir: &Path, registries_conf: &str) -> Podman {
+    pub(crate) fn new(dir: &Path, registries_conf: &str) -> Podman {
         for d in ["root", "runroot", "tmp", "net", "docker"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
@@ -358,7 +358,7 @@ impl Podman {
         }
     }
 
-    fn podman(&self) -> Command {
+    pub(crate) fn podman(&self) -> Command {
         let d = &self.dir;
         let mut c = guarded("podman");
         c.env("CONTAINERS_REGISTRIES_CONF", d.join("registries.conf"))
@@ -385,7 +385,7 @@ impl Podman {
     }
 
     /// The manifest digest `podman image inspect` records for `image`.
-    fn digest(&self, image: &str) -> String {
+    pub(crate) fn digest(&self, image: &str) -> String {
         run_ok(
             self.podman()
                 .args(["image", "inspect", "--format", "{{.Digest}}", image]),
@@ -592,7 +592,7 @@ fn ctr_pulls_hub_and_other_registries_through_pullgate_resolved_by_ns_query() {
 }
 
 #[test]
-fn ctr_pull_from_an_unconfigured_registry_fails_with_pullgates_403() {
+fn ctr_pull_from_an_unconfigured_registry_prints_pullgates_reason() {
     let tmp = tempfile::tempdir().unwrap();
     // Nothing is pulled from the upstream: pullgate refuses before it connects.
     let reg = Registry::start(&tmp.path().join("reg"), RegistryOptions::default());
@@ -605,11 +605,11 @@ fn ctr_pull_from_an_unconfigured_registry_fails_with_pullgates_403() {
     let hosts = hosts_dir(&tmp.path().join("hosts"), &["quay.io"], &pg.host());
 
     // containerd 1.6 resolves a tag with HEAD, so the 403 has no body to show, and it prints
-    // only the status line:
+    // only the status line. pullgate puts its message in the reason phrase for that:
     //   ctr: failed to resolve reference "quay.io/org/app:1": pulling from host 127.0.0.1:PORT
-    //   failed with status code [manifests 1]: 403 Forbidden
-    // The reason ("registry not allowed") is in pullgate's log; that it names quay.io shows the
-    // request was resolved by its `?ns=quay.io`.
+    //   failed with status code [manifests 1]: 403 pullgate: registry not allowed: quay.io is
+    //   not a configured registry
+    // That it names quay.io shows the request was resolved by its `?ns=quay.io`.
     let r = containerd.pull(&hosts, "quay.io/org/app:1");
     assert!(
         !r.ok,
@@ -617,7 +617,7 @@ fn ctr_pull_from_an_unconfigured_registry_fails_with_pullgates_403() {
         r.text()
     );
     let shown = format!(
-        "pulling from host {} failed with status code [manifests 1]: 403 Forbidden",
+        "pulling from host {} failed with status code [manifests 1]: 403 pullgate: registry not allowed: quay.io is not a configured registry",
         pg.host()
     );
     assert!(r.stderr.contains(&shown), "{}", r.text());

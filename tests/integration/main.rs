@@ -8,6 +8,9 @@
 //! - `clients`: pulls with dockerd, containerd's ctr and podman.
 //! - `token_auth`: the Bearer token flow against a real registry with token auth.
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
+//! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
+//!   client, moved tags, indexes, broken and reloaded pin files, audit records, single flight,
+//!   client login and `pullgate verify`.
 
 mod api;
 mod cli;
@@ -16,3 +19,4 @@ mod faults;
 mod pull;
 mod support;
 mod token_auth;
+mod trust_gate;
