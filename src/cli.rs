@@ -13,6 +13,22 @@ use crate::clock::SystemClock;
 use crate::config::{AuditSink, Config, ConfigError};
 use crate::server::Server;
 
+/// `println!` that does not panic when standard output is closed early (`pullgate audit | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` with the same tolerance as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Exit status for an unusable configuration (`EX_USAGE`); the systemd unit does not restart
 /// on it, since restarting cannot fix a bad file.
 pub const EXIT_CONFIG: u8 = 64;
@@ -203,22 +219,39 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    println!("{origin}: valid");
+    // No state dir: checking a config must not write trust state.
+    let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let trust =
+        crate::trust::TrustSet::from_config(&config.trust, Arc::new(SystemClock), generation, None);
+    let trust = match trust {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("pullgate: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(p) = &config.server.users_file {
+        if let Err(e) = crate::server::users::Users::load(p) {
+            eprintln!("pullgate: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    outln!("{origin}: valid");
     let s = &config.server;
     let tls = if s.tls.is_some() { " (TLS)" } else { "" };
-    println!("listen: {}{tls}", s.listen);
+    outln!("listen: {}{tls}", s.listen);
     match &config.audit.sink {
-        AuditSink::Stdout => println!(
+        AuditSink::Stdout => outln!(
             "audit: standard output, on error {:?}",
             config.audit.on_error
         ),
-        AuditSink::File(p) => println!(
+        AuditSink::File(p) => outln!(
             "audit: {}, on error {:?}",
             p.display(),
             config.audit.on_error
         ),
     }
-    println!("registries:");
+    outln!("registries:");
     for r in &config.registries {
         let mut notes = Vec::new();
         if r.default {
@@ -238,35 +271,19 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         } else {
             format!(" ({})", notes.join("; "))
         };
-        println!("  {} -> {}{notes}", r.name, r.url);
-    }
-    let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let trust = match // No state dir: checking a config must not write trust state.
-        crate::trust::TrustSet::from_config(&config.trust, Arc::new(SystemClock), generation, None)
-        {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("pullgate: configuration error: {e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        };
-    if let Some(p) = &config.server.users_file {
-        if let Err(e) = crate::server::users::Users::load(p) {
-            eprintln!("pullgate: configuration error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        outln!("  {} -> {}{notes}", r.name, r.url);
     }
     let status = trust.status();
-    println!("trust sources:");
+    outln!("trust sources:");
     for t in &config.trust {
         let line = status
             .iter()
             .find(|(n, _)| n == &t.name)
             .map(|(_, l)| l.as_str())
             .unwrap_or("");
-        println!("  {} ({}): {line}", t.name, t.kind.as_str());
+        outln!("  {} ({}): {line}", t.name, t.kind.as_str());
     }
-    println!("rules (first match wins):");
+    outln!("rules (first match wins):");
     for r in &config.rules {
         let mut trust = String::new();
         if !r.trust.is_empty() {
@@ -275,9 +292,9 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         if !r.trust_all.is_empty() {
             trust.push_str(&format!(" all of [{}]", r.trust_all.join(", ")));
         }
-        println!("  {}: {} {:?}{trust}", r.name, r.images.join(" "), r.mode);
+        outln!("  {}: {} {:?}{trust}", r.name, r.images.join(" "), r.mode);
     }
-    println!("typosquat: {:?}", config.typosquat.mode);
+    outln!("typosquat: {:?}", config.typosquat.mode);
     ExitCode::SUCCESS
 }
 
@@ -306,7 +323,7 @@ fn pins(command: PinsCommand) -> anyhow::Result<()> {
             f.write_all(key::private_pem(&sk)?.as_bytes())?;
             std::fs::write(&public, key::public_pem(&sk.verifying_key())?)
                 .with_context(|| format!("cannot write {}", public.display()))?;
-            println!(
+            outln!(
                 "wrote {} and {} (key id {})",
                 private.display(),
                 public.display(),
@@ -324,7 +341,12 @@ fn pins(command: PinsCommand) -> anyhow::Result<()> {
             let now = crate::clock::Clock::now(&crate::clock::SystemClock);
             let text = format::sign(&bytes, &sk, now)
                 .with_context(|| format!("cannot sign {}", input.display()))?;
-            print!("{text}");
+            // Unlike the reports, a lost write here would leave a truncated pin file.
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write the signed pin file")?;
             Ok(())
         }
     }
@@ -376,7 +398,7 @@ fn verify(path: Option<PathBuf>, json: bool, image: &str) -> ExitCode {
     };
     if json {
         match serde_json::to_string(&rec) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => eprintln!("pullgate: {e}"),
         }
     } else {
@@ -390,12 +412,12 @@ fn verify(path: Option<PathBuf>, json: bool, image: &str) -> ExitCode {
             .as_deref()
             .map(|r| format!(" rule '{r}'"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}: {}:{}{at}{rule}",
             rec.decision, rec.image, rec.reference
         );
         for r in &rec.reasons {
-            println!("  {r}");
+            outln!("  {r}");
         }
     }
     if allowed {
@@ -444,7 +466,7 @@ fn audit(
         }
         None => summarise(std::io::stdin().lock(), &filter)?,
     };
-    print!("{}", summary.render(10));
+    out!("{}", summary.render(10));
     Ok(())
 }
 
