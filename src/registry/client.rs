@@ -337,7 +337,15 @@ impl Upstream {
                 registry: self.config.name.clone(),
                 detail: chain(&e),
             }),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => {
+                tracing::debug!(
+                    registry = %self.config.name,
+                    version = ?resp.version(),
+                    status = resp.status().as_u16(),
+                    "upstream answered"
+                );
+                Ok(resp)
+            }
         }
     }
 

@@ -120,6 +120,7 @@ impl Proxy {
             "request",
             method = %req.method(),
             path = %req.uri().path(),
+            version = ?req.version(),
             image = tracing::field::Empty,
         );
         self.answer(req, peer).instrument(span).await

@@ -198,6 +198,18 @@ fn tls_upstream_with_ca_file_and_tls_listener() {
         .arg(format!("dir:{}", out.display())));
     assert!(r.ok, "{}\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &img);
+    // Both hops negotiated HTTP/2 by ALPN: skopeo to pullgate, pullgate to the registry.
+    let log = pg.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("path=/v2/tls/manifests/1.0") && l.contains("version=HTTP/2.0")),
+        "client connection was not HTTP/2:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("upstream answered") && l.contains("version=HTTP/2.0")),
+        "upstream connection was not HTTP/2:\n{log}"
+    );
 }
 
 #[test]
