@@ -18,7 +18,20 @@ use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
 use crate::config::{TrustConfig, TrustKind, TrustSettings};
-use crate::registry::{Digest, Reference};
+use crate::registry::{Digest, Reference, Target};
+
+/// The manifest a trust source is asked about.
+pub struct Subject<'a> {
+    /// The normalised image name, `registry/repository`.
+    pub image: &'a str,
+    pub reference: &'a Reference,
+    pub digest: &'a Digest,
+    /// The manifest bytes, when they were fetched (GET); an allowed index grants its children.
+    pub manifest: Option<&'a [u8]>,
+    /// Where the image lives: sources that read evidence from the registry (signature tags,
+    /// referrers) go through this registry's client, credentials and timeouts.
+    pub target: &'a Target,
+}
 
 /// Proof that one trust source verified a manifest digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,15 +253,9 @@ impl TrustSet {
 
     /// Runs source `name` for one manifest. Unknown names cannot happen after config
     /// validation, but would fail closed.
-    pub async fn verify(
-        &self,
-        name: &str,
-        image: &str,
-        reference: &Reference,
-        digest: &Digest,
-    ) -> Result<Verified, Failure> {
+    pub async fn verify(&self, name: &str, s: &Subject<'_>) -> Result<Verified, Failure> {
         match self.sources.get(name) {
-            Some(Source::Pins(p)) => p.verify(image, reference, digest),
+            Some(Source::Pins(p)) => p.verify(s.image, s.reference, s.digest),
             Some(Source::NotImplemented { name, kind }) => Err(Failure::new(
                 name,
                 format!("{} verification is not implemented yet", kind.as_str()),

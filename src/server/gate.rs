@@ -10,19 +10,11 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Mode};
 use crate::policy::{self, Decision, DecisionKind, GlobError, Policy};
 use crate::registry::{Digest, Reference};
+pub use crate::trust::Subject;
 use crate::trust::{TrustSet, TrustSetupError, Verified};
 
 /// Image indexes listing more children than this grant none beyond it.
 const MAX_INDEX_CHILDREN: usize = 1024;
-
-/// What is being decided about.
-pub struct Subject<'a> {
-    pub image: &'a str,
-    pub reference: &'a Reference,
-    pub digest: &'a Digest,
-    /// The manifest bytes, when they were fetched: an allowed index grants its children.
-    pub manifest: Option<&'a [u8]>,
-}
 
 /// The decision with how it was reached.
 pub struct Verdict {
@@ -117,11 +109,7 @@ impl Gate {
                     let start = std::time::Instant::now();
                     let mut evidence = Vec::new();
                     for name in rule.sources() {
-                        evidence.push(
-                            self.trust
-                                .verify(name, s.image, s.reference, s.digest)
-                                .await,
-                        );
+                        evidence.push(self.trust.verify(name, s).await);
                     }
                     let d = policy::decide(Some(rule), &evidence);
                     let elapsed_us = start.elapsed().as_micros() as u64;

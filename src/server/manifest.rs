@@ -150,6 +150,7 @@ impl Proxy {
                 reference: &reference,
                 digest: &fetched.digest,
                 manifest: fetched.bytes.as_deref(),
+                target: &target,
             })
             .await;
         rec.cache = verdict.cache.map(|c| match c {
