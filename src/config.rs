@@ -112,6 +112,8 @@ pub struct TrustConfig {
 pub enum TrustSettings {
     /// A signed pin file and the public keys allowed to sign it.
     Pins { file: PathBuf, keys: Vec<PathBuf> },
+    /// cosign signatures by any of these public keys (PEM files).
+    CosignKey { keys: Vec<PathBuf> },
     /// Parsed, but this kind's verifier does not exist yet: it verifies nothing (fail closed).
     NotImplemented,
 }
@@ -416,6 +418,7 @@ impl Builder<'_> {
             };
             let settings = match kind {
                 TrustKind::Pins => self.pins_settings(&t)?,
+                TrustKind::CosignKey => self.cosign_key_settings(&t)?,
                 _ => TrustSettings::NotImplemented,
             };
             out.push(TrustConfig {
@@ -448,6 +451,30 @@ impl Builder<'_> {
         })?;
         Ok(TrustSettings::Pins {
             file: self.path(file),
+            keys: keys.iter().map(|k| self.path(k)).collect(),
+        })
+    }
+
+    fn cosign_key_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
+        let ctx = |msg: &str| invalid(format!("trust {:?} (kind cosign-key): {msg}", t.name));
+        let foreign = [
+            ("file", t.file.is_some()),
+            ("trusted_root", t.trusted_root.is_some()),
+            ("identities", t.identities.is_some()),
+            ("server", t.server.is_some()),
+            ("ca_file", t.ca_file.is_some()),
+            ("root_keys", t.root_keys.is_some()),
+            ("root_file", t.root_file.is_some()),
+            ("trust_on_first_use", t.trust_on_first_use.is_some()),
+            ("roles", t.roles.is_some()),
+        ];
+        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err(ctx(&format!("key {key} does not apply to this kind")));
+        }
+        let keys = t.keys.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
+            ctx("needs keys = [\"….pub\"], the public keys whose cosign signatures are trusted")
+        })?;
+        Ok(TrustSettings::CosignKey {
             keys: keys.iter().map(|k| self.path(k)).collect(),
         })
     }
@@ -739,6 +766,36 @@ default = true
         for (text, want) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn cosign_key_sources_need_keys_and_refuse_other_kinds_settings() {
+        let base = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{base}keys = [\"acme.pub\"]\n");
+        let c = Config::parse(&text, "t", Some(dir.path())).unwrap();
+        match &c.trust[0].settings {
+            TrustSettings::CosignKey { keys } => assert_eq!(keys, &[dir.path().join("acme.pub")]),
+            other => panic!("{other:?}"),
+        }
+        for (extra, want) in [
+            ("", "needs keys"),
+            ("keys = []\n", "needs keys"),
+            (
+                "keys = [\"a.pub\"]\nfile = \"pins.json\"\n",
+                "key file does not apply",
+            ),
+            (
+                "keys = [\"a.pub\"]\ntrusted_root = \"r.json\"\n",
+                "key trusted_root does not apply",
+            ),
+        ] {
+            let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(
+                err.contains(want) && err.contains("(kind cosign-key)"),
+                "{extra:?}: {err:?} lacks {want:?}"
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 //! `Failure`: fail closed. The policy decides what the evidence means.
 
 pub mod canonical;
+pub mod cosign;
 pub mod pins;
 
 use std::collections::HashMap;
@@ -158,6 +159,7 @@ impl fmt::Display for Failure {
 /// One configured trust source, ready to verify.
 pub enum Source {
     Pins(Arc<pins::PinsSource>),
+    CosignKey(cosign::CosignKeySource),
     /// A kind whose verifier is not built yet: it verifies nothing, with a reason that says so.
     NotImplemented {
         name: String,
@@ -176,6 +178,11 @@ pub enum TrustSetupError {
     Key {
         name: String,
         source: pins::key::KeyError,
+    },
+    #[error("trust {name:?}: {source}")]
+    CosignKey {
+        name: String,
+        source: cosign::keys::KeyError,
     },
 }
 
@@ -210,6 +217,15 @@ impl TrustSet {
                     })?;
                     Source::Pins(Arc::new(s))
                 }
+                TrustSettings::CosignKey { keys } => {
+                    let s = cosign::CosignKeySource::new(&t.name, keys).map_err(|source| {
+                        TrustSetupError::CosignKey {
+                            name: t.name.clone(),
+                            source,
+                        }
+                    })?;
+                    Source::CosignKey(s)
+                }
                 TrustSettings::NotImplemented => Source::NotImplemented {
                     name: t.name.clone(),
                     kind: t.kind,
@@ -228,6 +244,7 @@ impl TrustSet {
             .map(|(name, s)| {
                 let line = match s {
                     Source::Pins(p) => p.status(),
+                    Source::CosignKey(c) => c.status(),
                     Source::NotImplemented { kind, .. } => {
                         format!(
                             "{} verification not implemented yet: verifies nothing",
@@ -256,6 +273,7 @@ impl TrustSet {
     pub async fn verify(&self, name: &str, s: &Subject<'_>) -> Result<Verified, Failure> {
         match self.sources.get(name) {
             Some(Source::Pins(p)) => p.verify(s.image, s.reference, s.digest),
+            Some(Source::CosignKey(c)) => c.verify(s).await,
             Some(Source::NotImplemented { name, kind }) => Err(Failure::new(
                 name,
                 format!("{} verification is not implemented yet", kind.as_str()),

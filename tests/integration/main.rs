@@ -8,6 +8,8 @@
 //! - `clients`: pulls with dockerd, containerd's ctr and podman.
 //! - `token_auth`: the Bearer token flow against a real registry with token auth.
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
+//! - `cosign_key`: the `cosign-key` trust source end to end: cosign-format signatures pushed
+//!   to a real registry, pulls with skopeo allowed or refused with the reason.
 //! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
 //!   client, moved tags, indexes, broken and reloaded pin files, audit records, single flight,
 //!   client login and `pullgate verify`.
@@ -15,6 +17,7 @@
 mod api;
 mod cli;
 mod clients;
+mod cosign_key;
 mod faults;
 mod pull;
 mod support;

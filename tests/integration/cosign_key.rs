@@ -1,0 +1,418 @@
+//! End-to-end tests of the `cosign-key` trust source (design.md §4, trust-formats.md §1): a real
+//! docker-registry upstream holding images and cosign-format signatures, pullgate enforcing a
+//! rule that needs the cosign key, and pulls with skopeo.
+//!
+//! The signatures are made here the way cosign makes them (trust-formats.md §1.2–§1.5): a
+//! simple-signing payload blob, an ECDSA P-256 signature over its exact bytes in the layer
+//! annotation `dev.cosignproject.cosign/signature` (ASN.1 DER, base64), one layer of media type
+//! `application/vnd.dev.cosign.simplesigning.v1+json` in an OCI manifest tagged
+//! `sha256-<hex>.sig` in the image's repository. Blobs and the manifest are pushed with curl
+//! through the registry's upload API, so the bytes are exactly these.
+//!
+//! Covered: a signed image pulls (by tag and by digest) and the audit names the key; an
+//! unsigned image, one signed by another key and one whose signature payload names another
+//! digest are refused with the reason in skopeo's output; a multi-platform index signed at the
+//! index pulls whole with `skopeo copy --all`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use p256::ecdsa::signature::Signer as _;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use spki::EncodePublicKey as _;
+
+use crate::support::*;
+
+const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// Every Docker Hub name must carry a signature by the `acme` key.
+const HUB_RULE: &str =
+    "[[rule]]\nname = \"hub\"\nimages = [\"docker.io/**\"]\nmode = \"enforce\"\ntrust = [\"acme\"]\n";
+
+/// A cosign key pair made in the test: the private key in memory, the public key written as
+/// `cosign.pub` is (SPKI PEM).
+struct CosignKey {
+    sk: p256::ecdsa::SigningKey,
+    public: PathBuf,
+    /// `key:<first 16 hex of sha256(SPKI DER)>`, as pullgate names the key.
+    identity: String,
+}
+
+impl CosignKey {
+    fn generate(dir: &Path, name: &str) -> CosignKey {
+        std::fs::create_dir_all(dir).unwrap();
+        let sk = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let pk = p256::PublicKey::from(sk.verifying_key());
+        let public = dir.join(format!("{name}.pub"));
+        let pem = pk
+            .to_public_key_pem(spki::der::pem::LineEnding::LF)
+            .unwrap();
+        std::fs::write(&public, pem).unwrap();
+        let der = pk.to_public_key_der().unwrap();
+        let identity = format!("key:{}", &hex::encode(Sha256::digest(der.as_bytes()))[..16]);
+        CosignKey {
+            sk,
+            public,
+            identity,
+        }
+    }
+
+    /// base64 of the DER ECDSA signature over `payload`, as cosign writes the annotation.
+    fn sign(&self, payload: &[u8]) -> String {
+        let sig: p256::ecdsa::Signature = self.sk.sign(payload);
+        base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes())
+    }
+}
+
+/// The simple-signing payload cosign writes for `repo` at `digest` (trust-formats.md §1.4).
+fn payload(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
+    format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{registry}/{repo}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    )
+    .into_bytes()
+}
+
+// === The registry's upload API, with curl ===
+
+/// Uploads `bytes` as a blob of `repo` (POST, then PUT with the digest).
+fn push_blob(reg: &Registry, repo: &str, bytes: &[u8], dir: &Path) {
+    let file = dir.join(format!("blob-{}", sha256_hex(bytes)));
+    std::fs::write(&file, bytes).unwrap();
+    let head = run_ok(guarded("curl").args([
+        "-sS",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        &format!("{}/v2/{repo}/blobs/uploads/", reg.url),
+    ]));
+    let location = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Location in the upload answer:\n{head}"));
+    let location = if location.starts_with('/') {
+        format!("{}{location}", reg.url)
+    } else {
+        location
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let status = run_ok(guarded("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{location}{sep}digest={}", digest_of(bytes)),
+    ]));
+    assert_eq!(status, "201", "blob upload to {repo} answered {status}");
+}
+
+/// PUTs `bytes` as the manifest `repo:tag`.
+fn put_manifest(reg: &Registry, repo: &str, tag: &str, media_type: &str, bytes: &[u8], dir: &Path) {
+    let file = dir.join(format!("manifest-{}", sha256_hex(bytes)));
+    std::fs::write(&file, bytes).unwrap();
+    let status = run_ok(guarded("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {media_type}"),
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{}/v2/{repo}/manifests/{tag}", reg.url),
+    ]));
+    assert_eq!(status, "201", "manifest PUT {repo}:{tag} answered {status}");
+}
+
+/// Pushes a cosign signature manifest for `image_digest` in `repo`: one layer per
+/// `(payload, signature)`, at tag `sha256-<hex>.sig`.
+fn push_signature(
+    reg: &Registry,
+    repo: &str,
+    image_digest: &str,
+    layers: &[(Vec<u8>, String)],
+    dir: &Path,
+) {
+    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
+    push_blob(reg, repo, config, dir);
+    let mut descriptors = Vec::new();
+    for (payload, signature) in layers {
+        push_blob(reg, repo, payload, dir);
+        descriptors.push(json!({
+            "mediaType": SIMPLE_SIGNING,
+            "digest": digest_of(payload),
+            "size": payload.len(),
+            "annotations": { SIGNATURE_ANNOTATION: signature },
+        }));
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": config.len(),
+            "digest": digest_of(config),
+        },
+        "layers": descriptors,
+    });
+    let tag = format!("{}.sig", image_digest.replacen(':', "-", 1));
+    put_manifest(
+        reg,
+        repo,
+        &tag,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).unwrap(),
+        dir,
+    );
+}
+
+// === The lab ===
+
+/// A registry (mirrored as Docker Hub) with these images under `library/NAME:1.0`:
+/// `signed` (signed by `key`), `unsigned`, `wrongkey` (signed by `attacker`), `misbound`
+/// (carrying `signed`'s valid signature, which names `signed`'s digest) and `multi` (an index,
+/// signed at the index digest only).
+struct Lab {
+    tmp: tempfile::TempDir,
+    reg: Registry,
+    key: CosignKey,
+    signed: TestImage,
+    misbound: TestImage,
+    multi: TestIndex,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = Registry::start(&tmp.path().join("reg"), RegistryOptions::default());
+        let keys = tmp.path().join("keys");
+        let key = CosignKey::generate(&keys, "cosign");
+        let attacker = CosignKey::generate(&keys, "attacker");
+        let signed = TestImage::oci("signed with cosign", "amd64", 0);
+        let unsigned = TestImage::oci("nobody signed me", "amd64", 0);
+        let wrongkey = TestImage::oci("signed by a stranger", "amd64", 0);
+        let misbound = TestImage::oci("carries another image's signature", "amd64", 0);
+        let multi = TestIndex::multi("a signed index", &["amd64", "arm64"]);
+        let lab = Lab {
+            tmp,
+            reg,
+            key,
+            signed,
+            misbound,
+            multi,
+        };
+        let work = lab.tmp.path().join("uploads");
+        std::fs::create_dir_all(&work).unwrap();
+        let host = lab.reg.host();
+        lab.push_image(&lab.signed, "library/signed:1.0");
+        lab.push_image(&unsigned, "library/unsigned:1.0");
+        lab.push_image(&wrongkey, "library/wrongkey:1.0");
+        lab.push_image(&lab.misbound, "library/misbound:1.0");
+        lab.push_index(&lab.multi, "library/multi:1.0");
+
+        let sign = |k: &CosignKey, repo: &str, digest: &str| {
+            let p = payload(&host, repo, digest);
+            let s = k.sign(&p);
+            (p, s)
+        };
+        let d = &lab.signed.manifest_digest;
+        push_signature(
+            &lab.reg,
+            "library/signed",
+            d,
+            &[sign(&lab.key, "library/signed", d)],
+            &work,
+        );
+        let d = &wrongkey.manifest_digest;
+        push_signature(
+            &lab.reg,
+            "library/wrongkey",
+            d,
+            &[sign(&attacker, "library/wrongkey", d)],
+            &work,
+        );
+        // A genuine signature by the trusted key, copied to where it does not belong.
+        push_signature(
+            &lab.reg,
+            "library/misbound",
+            &lab.misbound.manifest_digest,
+            &[sign(
+                &lab.key,
+                "library/signed",
+                &lab.signed.manifest_digest,
+            )],
+            &work,
+        );
+        let d = &lab.multi.index_digest;
+        push_signature(
+            &lab.reg,
+            "library/multi",
+            d,
+            &[sign(&lab.key, "library/multi", d)],
+            &work,
+        );
+        lab
+    }
+
+    fn push_image(&self, img: &TestImage, target: &str) {
+        let mut layout = Layout::new(
+            &self
+                .tmp
+                .path()
+                .join(format!("layout-{}", sha256_hex(target.as_bytes()))),
+        );
+        layout.add_image(img, "t");
+        skopeo_push(&layout, "t", &format!("{}/{target}", self.reg.host()), &[]);
+    }
+
+    fn push_index(&self, idx: &TestIndex, target: &str) {
+        let mut layout = Layout::new(
+            &self
+                .tmp
+                .path()
+                .join(format!("layout-{}", sha256_hex(target.as_bytes()))),
+        );
+        layout.add_index(idx, "t");
+        skopeo_push(
+            &layout,
+            "t",
+            &format!("{}/{target}", self.reg.host()),
+            &["--all"],
+        );
+    }
+
+    /// pullgate mirroring the registry as Docker Hub, trusting `key` as source `acme`.
+    fn pullgate(&self) -> Pullgate {
+        let dir = self.tmp.path().join("pg");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"{}\"]\n\n{HUB_RULE}\n[typosquat]\nmode = \"off\"\n",
+            dir.join("audit.jsonl").display(),
+            registry_toml("docker.io", &self.reg.url, true, ""),
+            self.key.public.display(),
+        );
+        Pullgate::start(&dir, &config)
+    }
+}
+
+/// Copies `docker://SRC` to `dir:OUT` with skopeo.
+fn skopeo_copy(src: &str, out: &Path, extra: &[&str]) -> Output {
+    run(guarded("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker://{src}"))
+        .arg(format!("dir:{}", out.display())))
+}
+
+/// The audit records for `image` at `reference`.
+fn audited(pg: &Pullgate, image: &str, reference: &str) -> Vec<Value> {
+    std::fs::read_to_string(pg.dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["image"] == image && r["reference"] == reference)
+        .collect()
+}
+
+/// skopeo's message for a manifest pullgate refused under rule `hub`.
+fn refused(image: &str, reason: &str) -> String {
+    format!("denied: pullgate: docker.io/library/{image}:1.0 denied by rule 'hub': no valid signature from acme; acme: {reason}")
+}
+
+#[test]
+fn a_cosign_signed_image_pulls_by_tag_and_digest_and_the_audit_names_the_key() {
+    let lab = Lab::new();
+    let pg = lab.pullgate();
+    let sources = [
+        format!("{}/signed:1.0", pg.host()),
+        format!(
+            "{}/library/signed@{}",
+            pg.host(),
+            lab.signed.manifest_digest
+        ),
+    ];
+    for (i, src) in sources.iter().enumerate() {
+        let out = lab.tmp.path().join(format!("out{i}"));
+        let r = skopeo_copy(src, &out, &[]);
+        assert!(r.ok, "{src}:\n{}\npullgate log:\n{}", r.text(), pg.log());
+        assert_dir_has_image(&out, &lab.signed);
+    }
+    let recs = audited(&pg, "docker.io/library/signed", "1.0");
+    let last = recs.last().expect("the pull was not audited");
+    assert_eq!(last["decision"], "allow", "{last}");
+    assert_eq!(
+        last["signers"],
+        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
+        "{last}"
+    );
+}
+
+#[test]
+fn unsigned_wrongly_signed_and_misbound_images_are_refused_with_the_reason_in_skopeos_output() {
+    let lab = Lab::new();
+    let pg = lab.pullgate();
+    let cases = [
+        ("unsigned", "no signature".to_owned()),
+        ("wrongkey", "signed by an untrusted key".to_owned()),
+        (
+            "misbound",
+            format!(
+                "signature payload is for {} not {}",
+                lab.signed.manifest_digest, lab.misbound.manifest_digest
+            ),
+        ),
+    ];
+    for (image, reason) in cases {
+        let r = skopeo_copy(
+            &format!("{}/{image}:1.0", pg.host()),
+            &lab.tmp.path().join(format!("refused-{image}")),
+            &[],
+        );
+        assert!(!r.ok, "{image} was pulled:\n{}", r.text());
+        let want = refused(image, &reason);
+        assert!(
+            r.stderr.contains(&want),
+            "{image}: skopeo output lacks {want:?}:\n{}\npullgate log:\n{}",
+            r.text(),
+            pg.log()
+        );
+    }
+}
+
+#[test]
+fn skopeo_copies_every_platform_of_an_index_signed_at_the_index() {
+    let lab = Lab::new();
+    let pg = lab.pullgate();
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/multi:1.0", pg.host()), &out, &["--all"]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    let files = dir_files(&out);
+    assert_eq!(digest_of(&files["manifest.json"]), lab.multi.index_digest);
+    for c in &lab.multi.children {
+        let name = format!(
+            "{}.manifest.json",
+            c.manifest_digest.trim_start_matches("sha256:")
+        );
+        assert_eq!(files.get(&name), Some(&c.manifest), "child {name}");
+        let recs = audited(&pg, "docker.io/library/multi", &c.manifest_digest);
+        let last = recs.last().expect("child not audited");
+        assert_eq!(last["decision"], "allow", "{last}");
+    }
+}
