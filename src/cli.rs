@@ -80,6 +80,15 @@ enum Command {
         #[arg(long)]
         image: Option<String>,
     },
+    /// Check image names for possible typosquats; prints one JSON object per name.
+    Typosquat {
+        /// Use this configuration's `[typosquat] known` files and `allow` globs.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Image references, as given to a client: [registry/]repository[:tag|@digest].
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Make keys for pin files and sign pin files.
     Pins {
         #[command(subcommand)]
@@ -126,6 +135,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Typosquat { config, names } => typosquat(config, &names),
         Command::Pins { command } => match pins(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -236,6 +246,12 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     }
+    if config.typosquat.mode != crate::config::TyposquatMode::Off {
+        if let Err(e) = crate::typosquat::load::detector(&config.typosquat) {
+            eprintln!("pullgate: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     outln!("{origin}: valid");
     let s = &config.server;
     let tls = if s.tls.is_some() { " (TLS)" } else { "" };
@@ -295,6 +311,50 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         outln!("  {}: {} {:?}{trust}", r.name, r.images.join(" "), r.mode);
     }
     outln!("typosquat: {:?}", config.typosquat.mode);
+    ExitCode::SUCCESS
+}
+
+/// `pullgate typosquat` (design.md §7): one JSON line per name, exit status 0.
+fn typosquat(path: Option<PathBuf>, names: &[String]) -> ExitCode {
+    use crate::typosquat::{load, normalize, Detector, ReferenceSet, Verdict};
+
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        name: &'a str,
+        normalized: &'a str,
+        #[serde(flatten)]
+        verdict: &'a Verdict,
+    }
+
+    let detector = match path {
+        Some(p) => {
+            let config = match load(Some(p)) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match load::detector(&config.typosquat) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("pullgate: configuration error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+        None => Detector::new(ReferenceSet::builtin(), Vec::new()),
+    };
+    for name in names {
+        let normalized = normalize(name);
+        let verdict = detector.check(&normalized);
+        let line = Line {
+            name,
+            normalized: &normalized,
+            verdict: &verdict,
+        };
+        match serde_json::to_string(&line) {
+            Ok(s) => outln!("{s}"),
+            Err(e) => eprintln!("pullgate: {e}"),
+        }
+    }
     ExitCode::SUCCESS
 }
 
@@ -414,7 +474,9 @@ fn verify(path: Option<PathBuf>, json: bool, image: &str) -> ExitCode {
             .unwrap_or_default();
         outln!(
             "{}: {}:{}{at}{rule}",
-            rec.decision, rec.image, rec.reference
+            rec.decision,
+            rec.image,
+            rec.reference
         );
         for r in &rec.reasons {
             outln!("  {r}");

@@ -13,6 +13,8 @@
 //! - [`trust`]: trust sources and the `Verified` proof values they produce.
 //! - [`registry`]: OCI names and digests, name resolution, the upstream client with token and
 //!   Basic auth, manifest integrity and streamed blob verification.
+//! - [`typosquat`]: pure name-similarity checks that flag look-alike image names, namespaces
+//!   and registry hosts; its built-in reference lists live in `data/typosquat/`.
 
 pub mod audit;
 pub mod cache;
@@ -23,3 +25,4 @@ pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod trust;
+pub mod typosquat;

@@ -7,11 +7,15 @@ use std::sync::Arc;
 
 use crate::cache::{CacheUse, ChildGrant, VerdictCache, VerdictKey};
 use crate::clock::SharedClock;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, TyposquatMode};
 use crate::policy::{self, Decision, DecisionKind, GlobError, Policy};
 use crate::registry::{Digest, Reference};
 pub use crate::trust::Subject;
 use crate::trust::{TrustSet, TrustSetupError, Verified};
+use crate::typosquat::{Detector, Severity, TyposquatError, Verdict as TyposquatVerdict};
+
+/// Names whose typosquat result is remembered.
+const SQUAT_CACHE_NAMES: u64 = 100_000;
 
 /// Image indexes listing more children than this grant none beyond it.
 const MAX_INDEX_CHILDREN: usize = 1024;
@@ -23,16 +27,37 @@ pub struct Verdict {
     pub cache: Option<CacheUse>,
 }
 
+/// The typosquat check (issue 6): the detector, what to do about a finding, and results per
+/// name (the check costs microseconds, but runs on every manifest request).
+struct Typosquat {
+    detector: Detector,
+    mode: TyposquatMode,
+    seen: moka::sync::Cache<String, Arc<TyposquatVerdict>>,
+}
+
+/// What the typosquat check asks of the request.
+pub enum SquatAction {
+    /// Nothing suspect, or the check is off.
+    None,
+    /// Go on, with this finding in the audit record and a `Warning` header.
+    Warn(Arc<TyposquatVerdict>),
+    /// Refuse before anything is fetched upstream.
+    Block(Arc<TyposquatVerdict>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GateSetupError {
     #[error(transparent)]
     Glob(#[from] GlobError),
+    #[error(transparent)]
+    Typosquat(#[from] TyposquatError),
     #[error(transparent)]
     Trust(#[from] TrustSetupError),
 }
 
 pub struct Gate {
     policy: Policy,
+    typosquat: Option<Typosquat>,
     trust: TrustSet,
     cache: VerdictCache,
     generation: Arc<AtomicU64>,
@@ -46,6 +71,14 @@ impl Gate {
         let generation = Arc::new(AtomicU64::new(0));
         Ok(Gate {
             policy: Policy::new(&config.rules)?,
+            typosquat: match config.typosquat.mode {
+                TyposquatMode::Off => None,
+                mode => Some(Typosquat {
+                    detector: crate::typosquat::load::detector(&config.typosquat)?,
+                    mode,
+                    seen: moka::sync::Cache::new(SQUAT_CACHE_NAMES),
+                }),
+            },
             trust: TrustSet::from_config(
                 &config.trust,
                 clock.clone(),
@@ -61,6 +94,32 @@ impl Gate {
     /// Starts background work (pin file watching).
     pub fn start(&self) {
         self.trust.start();
+    }
+
+    /// The typosquat check for a normalised image name. In block mode, high and medium
+    /// findings block; an `info` finding (a popular name under an unknown namespace, often a
+    /// legitimate fork or mirror) is only warned about.
+    pub fn typosquat(&self, image: &str) -> SquatAction {
+        let Some(t) = &self.typosquat else {
+            return SquatAction::None;
+        };
+        let verdict = match t.seen.get(image) {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(t.detector.check(image));
+                t.seen.insert(image.to_owned(), v.clone());
+                v
+            }
+        };
+        if !verdict.suspect {
+            return SquatAction::None;
+        }
+        match (t.mode, verdict.severity) {
+            (TyposquatMode::Block, Some(Severity::High | Severity::Medium)) => {
+                SquatAction::Block(verdict)
+            }
+            _ => SquatAction::Warn(verdict),
+        }
     }
 
     /// Decides whether `s` may be forwarded.

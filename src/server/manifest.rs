@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
-use super::gate::Subject;
+use super::gate::{SquatAction, Subject};
 use super::proxy::{header_str, status_error, upstream_req, Call, Proxy, DOCKER_CONTENT_DIGEST};
 use super::respond::{self, ProxyBody, ProxyError};
 use crate::audit::{mode_name, AuditRecord, RECORD_VERSION};
@@ -138,6 +138,31 @@ impl Proxy {
         let target = self.target(call, name)?;
         rec.image = target.image.clone();
         let reference = Reference::parse(reference).map_err(ProxyError::Reference)?;
+        let image_ref = match &reference {
+            Reference::Tag(t) => format!("{}:{t}", target.image),
+            Reference::Digest(d) => format!("{}@{d}", target.image),
+        };
+        // The name is judged before anything is fetched: a blocked look-alike never reaches
+        // the upstream.
+        let squat = match self.gate.typosquat(&target.image) {
+            SquatAction::None => None,
+            SquatAction::Warn(v) => Some((v, false)),
+            SquatAction::Block(v) => Some((v, true)),
+        };
+        let mut squat_note = None;
+        if let Some((v, block)) = &squat {
+            rec.typosquat = v.finding().and_then(|f| serde_json::to_value(f).ok());
+            let similar = v.similar_to.as_deref().unwrap_or("a known image");
+            let why = v.reason.as_deref().unwrap_or("near-miss name");
+            let note = format!("possible typosquat of {similar} ({why})");
+            if *block {
+                rec.reasons = vec![note.clone()];
+                return Err(ProxyError::Denied(format!(
+                    "{image_ref} denied: {note}; did you mean {similar}?"
+                )));
+            }
+            squat_note = Some(note);
+        }
         let fetched = self.fetch(call, &target, &reference).await?;
         rec.digest = Some(fetched.digest.to_string());
         rec.media_type = header_str(&fetched.headers, &CONTENT_TYPE).map(str::to_owned);
@@ -157,15 +182,14 @@ impl Proxy {
             CacheUse::Hit => "hit",
             CacheUse::Miss => "miss",
         });
-        let image_ref = match &reference {
-            Reference::Tag(t) => format!("{}:{t}", target.image),
-            Reference::Digest(d) => format!("{}@{d}", target.image),
-        };
         let (Decision::Forward(_, outcome) | Decision::Refuse(outcome)) = verdict.decision.as_ref();
         rec.decision = outcome.kind;
         rec.rule = outcome.rule.clone();
         rec.mode = outcome.mode.map(mode_name);
         rec.reasons = outcome.reasons.clone();
+        if let Some(note) = &squat_note {
+            rec.reasons.push(note.clone());
+        }
         rec.signers = outcome.signers.clone();
         tracing::info!(
             digest = %fetched.digest,
@@ -176,17 +200,29 @@ impl Proxy {
         );
         match verdict.decision.as_ref() {
             Decision::Forward(pass, outcome) => {
-                let warning =
-                    (outcome.kind == DecisionKind::Warn).then(|| outcome.message(&image_ref));
+                let mut warnings = Vec::new();
+                if outcome.kind == DecisionKind::Warn {
+                    warnings.push(outcome.message(&image_ref));
+                }
+                if let Some(note) = &squat_note {
+                    warnings.push(format!("{image_ref}: {note}"));
+                }
                 Ok(respond::manifest(
                     pass,
                     &fetched.digest,
                     &fetched.headers,
                     if call.head { None } else { fetched.bytes },
-                    warning.as_deref(),
+                    &warnings,
                 ))
             }
-            Decision::Refuse(outcome) => Err(ProxyError::Denied(outcome.message(&image_ref))),
+            Decision::Refuse(outcome) => {
+                let mut message = outcome.message(&image_ref);
+                if let Some(note) = &squat_note {
+                    message.push_str("; ");
+                    message.push_str(note);
+                }
+                Err(ProxyError::Denied(message))
+            }
         }
     }
 

@@ -119,8 +119,8 @@ impl Proxy {
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
-            path = %req.uri().path(),
             version = ?req.version(),
+            path = %req.uri().path(),
             image = tracing::field::Empty,
         );
         self.answer(req, peer).instrument(span).await

@@ -244,23 +244,23 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
     r
 }
 
-/// A manifest the policy let through. Needs the policy's [`Pass`]; with a warning (warn mode)
-/// it carries `Warning: 299 - "pullgate: …"`, which podman and docker print.
+/// A manifest the policy let through. Needs the policy's [`Pass`]; each warning (warn mode, a
+/// possible typosquat) becomes a `Warning: 299 - "pullgate: …"` header.
 pub fn manifest(
     _pass: &Pass,
     digest: &Digest,
     upstream: &HeaderMap,
     bytes: Option<Bytes>,
-    warning: Option<&str>,
+    warnings: &[String],
 ) -> Response<ProxyBody> {
     let mut r = Response::new(full(bytes.unwrap_or_default()));
     copy_headers(upstream, r.headers_mut(), &[CONTENT_TYPE, CONTENT_LENGTH]);
     if let Ok(v) = HeaderValue::from_str(&digest.to_string()) {
         r.headers_mut().insert(DOCKER_CONTENT_DIGEST, v);
     }
-    if let Some(w) = warning {
+    for w in warnings {
         if let Ok(v) = HeaderValue::from_str(&warning_value(w)) {
-            r.headers_mut().insert(WARNING, v);
+            r.headers_mut().append(WARNING, v);
         }
     }
     r

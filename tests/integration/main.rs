@@ -7,9 +7,12 @@
 //! - `faults`: failure paths against a deliberately broken fake upstream.
 //! - `clients`: pulls with dockerd, containerd's ctr and podman.
 //! - `token_auth`: the Bearer token flow against a real registry with token auth.
+//! - `typosquat_gate`: the typosquat check in the proxy (block and warn) with skopeo.
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
 //! - `cosign_key`: the `cosign-key` trust source end to end: cosign-format signatures pushed
 //!   to a real registry, pulls with skopeo allowed or refused with the reason.
+//! - `typosquat_eval`: typosquat detection scored on the shared labelled names (precision,
+//!   recall, F1, false-positive rate) and official images that are near neighbours.
 //! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
 //!   client, moved tags, indexes, broken and reloaded pin files, audit records, single flight,
 //!   client login and `pullgate verify`.
@@ -23,3 +26,5 @@ mod pull;
 mod support;
 mod token_auth;
 mod trust_gate;
+mod typosquat_eval;
+mod typosquat_gate;
