@@ -21,13 +21,15 @@
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
+
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-"1 16 64"}
 BLOB_MIB=${BENCH_BLOB_MIB:-256}
 BLOB_RUNS=${BENCH_BLOB_RUNS:-3}
 NGINX_BUFFER=${BENCH_NGINX_BUFFER:-64k}
 PG_LOG=${PULLGATE_LOG:-info}
-ACCEPT='application/vnd.oci.image.manifest.v1+json'
 MANIFEST_PATH=/v2/library/small/manifests/1.0
 TARGETS=(direct pullgate nginx)
 # Blob downloads add a diagnostic path: pullgate with `Range: bytes=0-`. The registry answers
@@ -35,201 +37,32 @@ TARGETS=(direct pullgate nginx)
 # forwarding cost without the sha256 check. It is reported, never part of a target.
 BLOB_TARGETS=(direct pullgate nginx pullgate-nohash)
 
-# Clients must never leave the machine, even if something falls back to Docker Hub.
-export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9
-export http_proxy=$HTTP_PROXY https_proxy=$HTTPS_PROXY
-export NO_PROXY=127.0.0.1,localhost,::1 no_proxy=127.0.0.1,localhost,::1
-
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
-
-for tool in cargo docker-registry skopeo nginx wrk curl jq sha256sum awk timeout pgrep getconf; do
-    command -v "$tool" >/dev/null ||
-        die "'$tool' not found (apt-get install -y docker-registry skopeo nginx-light wrk curl jq procps)"
-done
+need_tools "apt-get install -y docker-registry skopeo nginx-light wrk curl jq procps" \
+    cargo docker-registry skopeo nginx wrk curl jq sha256sum awk timeout pgrep getconf
 [[ $BLOB_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_BLOB_RUNS must be a positive integer"
 [[ $BLOB_MIB =~ ^[1-9][0-9]*$ ]] || die "BENCH_BLOB_MIB must be a positive integer"
 [[ $NGINX_BUFFER == default || $NGINX_BUFFER =~ ^[1-9][0-9]*[kKmM]$ ]] ||
     die "BENCH_NGINX_BUFFER must be like 64k, or 'default'"
 for c in $CONNS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNS must be positive integers"; done
-# wrk's -d accepts 10, 10s, 1m, ...; the number of seconds is needed for the time bound.
-DUR_S=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600; print int(n) }')
+# The number of seconds is needed for the time bound.
+DUR_S=$(duration_s "$DURATION")
 ((DUR_S > 0)) || die "BENCH_DURATION '$DURATION' is not a duration"
-CLK_TCK=$(getconf CLK_TCK)
 
-# === process bookkeeping ===
-
-PIDS=()  # long-running components, stopped in reverse start order
-CHILD="" # the load generator or download currently running
-TMP=""
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM ERR
-    set +e
-    [[ -n $CHILD ]] && kill -TERM "$CHILD" 2>/dev/null
-    local i pid
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[i]}" 2>/dev/null
-    done
-    for pid in ${CHILD:+"$CHILD"} "${PIDS[@]}"; do
-        for _ in {1..100}; do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    if [[ -n $TMP && -d $TMP ]]; then
-        if ((rc != 0)); then
-            for f in "$TMP"/pullgate.log "$TMP"/registry.log "$TMP"/nginx-error.log; do
-                [[ -s $f ]] && {
-                    log "last lines of $f:"
-                    tail -n 20 "$f" >&2
-                }
-            done
-        fi
-        if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
-            log "kept $TMP"
-        else
-            rm -rf "$TMP"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
-
-# Runs a bounded command in the background and waits, so a signal interrupts it at once.
-bounded() {
-    "$@" &
-    CHILD=$!
-    local rc=0
-    wait "$CHILD" || rc=$?
-    CHILD=""
-    return "$rc"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port VAR: a loopback port nothing listens on, below the ephemeral range.
-TAKEN=" "
-free_port() {
-    local p
-    for _ in {1..500}; do
-        p=$((20000 + RANDOM % 12000))
-        if [[ $TAKEN != *" $p "* ]] && ! port_open "$p"; then
-            TAKEN+="$p "
-            printf -v "$1" '%s' "$p"
-            return 0
-        fi
-    done
-    die "no free loopback port found"
-}
-
-# wait_port PORT PID NAME: until PID listens on PORT (30 s at most).
-wait_port() {
-    for _ in {1..300}; do
-        kill -0 "$2" 2>/dev/null || die "$3 exited before listening on port $1"
-        port_open "$1" && return 0
-        sleep 0.1
-    done
-    die "$3 did not listen on port $1 within 30 s"
-}
-
-calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
-vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
-# cpu_ticks PID...: user + system CPU ticks of these processes and their children (nginx's
-# workers are children of its master).
-cpu_ticks() {
-    local p all=()
-    for p in "$@"; do
-        all+=("$p")
-        # pgrep exits 1 when there are no children.
-        all+=($(pgrep -P "$p" || true))
-    done
-    local sum=0 t
-    for p in "${all[@]}"; do
-        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
-        sum=$((sum + t))
-    done
-    echo "$sum"
-}
+# Every process this script starts (PIDS, CHILD; lib.sh) is stopped on exit.
+bench_traps
 
 # === 1. build, upstream registry, test images ===
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    log "building pullgate (cargo build --release --locked)"
-    (cd "$ROOT" && cargo build --release --locked) || die "cargo build failed"
-fi
-PULLGATE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/pullgate"
-[[ -x $PULLGATE_BIN ]] || die "no binary at $PULLGATE_BIN"
-
-TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/pullgate-bench.XXXXXX")
-log "temp dir $TMP"
+build_pullgate
+make_tmp pullgate-bench
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-free_port REG_PORT
-cat >"$TMP/registry.yml" <<EOF
-version: 0.1
-log: { level: warn, accesslog: { disabled: true } }
-storage: { filesystem: { rootdirectory: $TMP/registry-data } }
-http:
-  addr: 127.0.0.1:$REG_PORT
-EOF
-docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
-REG_PID=$!
-PIDS+=("$REG_PID")
-wait_port "$REG_PORT" "$REG_PID" docker-registry
-REG=http://127.0.0.1:$REG_PORT
-log "docker-registry on $REG (pid $REG_PID)"
+start_registry
 
 # An OCI layout with two images: "small" (tiny tar.gz layer) and "big" (BLOB_MIB MiB of
 # random bytes as an uncompressed layer, so nothing along the way can compress it).
-LAYOUT=$TMP/layout
-mkdir -p "$LAYOUT/blobs/sha256" "$TMP/small-src"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$LAYOUT/oci-layout"
-
-# add_blob FILE -> sets BLOB_HEX and BLOB_SIZE, moves FILE into the layout.
-add_blob() {
-    BLOB_HEX=$(sha256sum "$1" | cut -d' ' -f1)
-    BLOB_SIZE=$(stat -c %s "$1")
-    mv "$1" "$LAYOUT/blobs/sha256/$BLOB_HEX"
-}
-
-# add_image REFNAME LAYER_FILE LAYER_MEDIA_TYPE DIFF_ID_HEX -> sets IMG_MANIFEST_HEX, LAYER_HEX
-INDEX_ENTRIES=()
-add_image() {
-    local ref=$1 layer_file=$2 layer_mt=$3 diff_id=$4
-    add_blob "$layer_file"
-    LAYER_HEX=$BLOB_HEX
-    local layer_size=$BLOB_SIZE
-    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/hello"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-        "$diff_id" >"$TMP/config.json"
-    add_blob "$TMP/config.json"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"%s","digest":"sha256:%s","size":%s}]}' \
-        "$BLOB_HEX" "$BLOB_SIZE" "$layer_mt" "$LAYER_HEX" "$layer_size" >"$TMP/manifest.json"
-    add_blob "$TMP/manifest.json"
-    IMG_MANIFEST_HEX=$BLOB_HEX
-    INDEX_ENTRIES+=("$(printf '{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}' \
-        "$BLOB_HEX" "$BLOB_SIZE" "$ref")")
-    local IFS=,
-    printf '{"schemaVersion":2,"manifests":[%s]}' "${INDEX_ENTRIES[*]}" >"$LAYOUT/index.json"
-}
-
+layout_init
 log "writing test images (small, big = $BLOB_MIB MiB)"
-printf 'pullgate benchmark\n' >"$TMP/small-src/hello"
-tar -C "$TMP/small-src" --mtime=@0 --owner=0 --group=0 -cf "$TMP/small.tar" hello
-SMALL_DIFF=$(sha256sum "$TMP/small.tar" | cut -d' ' -f1)
-gzip -n "$TMP/small.tar"
-add_image small "$TMP/small.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip "$SMALL_DIFF"
-SMALL_MANIFEST_HEX=$IMG_MANIFEST_HEX
+add_small_image
 
 BLOB_BYTES=$((BLOB_MIB * 1024 * 1024))
 head -c "$BLOB_BYTES" /dev/urandom >"$TMP/big.layer"
@@ -239,14 +72,11 @@ BIG_HEX=$LAYER_HEX
 BLOB_PATH=/v2/library/big/blobs/sha256:$BIG_HEX
 
 for img in small big; do
-    log "pushing library/$img:1.0 with skopeo"
-    bounded timeout 600 skopeo copy --quiet --preserve-digests --dest-tls-verify=false \
-        "oci:$LAYOUT:$img" "docker://127.0.0.1:$REG_PORT/library/$img:1.0" ||
-        die "skopeo push of $img failed"
+    push_image "$img" "library/$img:1.0"
 done
 rm -rf "$LAYOUT" # the registry has its own copy; halves the disk use
 
-got=$(curl -sf --max-time 30 -H "Accept: $ACCEPT" "$REG$MANIFEST_PATH" | sha256sum | cut -d' ' -f1)
+got=$(manifest_hex "$REG$MANIFEST_PATH")
 [[ $got == "$SMALL_MANIFEST_HEX" ]] || die "registry serves a different small manifest ($got)"
 
 # === 2. pullgate and nginx in front of the same registry ===
@@ -340,33 +170,13 @@ declare -A PROXY_PID=([direct]="" [pullgate]=$PG_PID [nginx]=$NG_PID [pullgate-n
 # Same manifest bytes through every path; also warms connections and pools.
 for t in "${TARGETS[@]}"; do
     for _ in 1 2 3; do
-        got=$(curl -sf --max-time 30 -H "Accept: $ACCEPT" "${BASE[$t]}$MANIFEST_PATH" | sha256sum | cut -d' ' -f1)
+        got=$(manifest_hex "${BASE[$t]}$MANIFEST_PATH")
         [[ $got == "$SMALL_MANIFEST_HEX" ]] || die "$t serves a different small manifest ($got)"
     done
 done
 RSS_START_KB=$(vm_kb "$PG_PID" VmRSS)
 
 # === 3a. manifest GET: requests/s and latency ===
-
-# parse_wrk FILE -> "rps p50_ms p99_ms requests non2xx socket_errors"
-parse_wrk() {
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return v * 0.001
-            if (v ~ /ms$/) return v + 0
-            if (v ~ /m$/)  return v * 60000
-            if (v ~ /s$/)  return v * 1000
-            return v + 0
-        }
-        $1 == "50%"           { p50 = ms($2) }
-        $1 == "99%"           { p99 = ms($2) }
-        / requests in /       { reqs = $1 }
-        /^Requests\/sec:/     { rps = $2 }
-        /Non-2xx or 3xx/      { bad = $NF }
-        /Socket errors:/      { gsub(",", ""); serr = $4 + $6 + $8 + $10 }
-        END { printf "%s %.3f %.3f %s %d %d\n", rps, p50, p99, reqs, bad, serr }
-    ' "$1"
-}
 
 # CPU microseconds per request: proxy and registry, from their CPU time during the run.
 declare -A RPS P50 P99 REQS BAD SERR PCPU RCPU
@@ -446,7 +256,6 @@ LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # === 4. report ===
 
-pass() { if [[ $(awk "BEGIN { print ($1) ? 1 : 0 }") == 1 ]]; then echo PASS; else echo MISS; fi; }
 NGINX_LABEL=$([[ $NGINX_BUFFER == default ]] && echo "nginx default buffers" || echo "proxy_buffer_size $NGINX_BUFFER")
 
 echo
@@ -536,8 +345,7 @@ blob_json=$(
                      median_mb_per_s: $med, proxy_cpu_s_per_gb: $pc, registry_cpu_s_per_gb: $rc}}'
     done | jq -s add
 )
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$ROOT" --no-optional-locks status --porcelain 2>/dev/null | head -c1 | wc -c)
+repo_state
 jq -n \
     --arg date "$STAMP" --arg commit "$COMMIT" --argjson dirty "$DIRTY" \
     --argjson nproc "$(nproc)" --arg kernel "$(uname -r)" \

@@ -100,11 +100,18 @@ impl VerdictCache {
         &self,
         key: VerdictKey,
         verify: F,
-        stale: impl FnMut(&Arc<Decision>) -> bool + Send,
+        mut stale: impl FnMut(&Arc<Decision>) -> bool + Send,
     ) -> (Arc<Decision>, CacheUse)
     where
         F: Future<Output = Decision>,
     {
+        // Fast path for the common case, a fresh cached verdict: a plain lookup, without the
+        // entry machinery (and its Arc and closure) that only a miss needs.
+        if let Some(d) = self.verdicts.get(&key).await {
+            if !stale(&d) {
+                return (d, CacheUse::Hit);
+            }
+        }
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
         let d = self
