@@ -432,19 +432,7 @@ impl Builder<'_> {
 
     fn pins_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
         let ctx = |msg: &str| invalid(format!("trust {:?} (kind pins): {msg}", t.name));
-        let foreign = [
-            ("trusted_root", t.trusted_root.is_some()),
-            ("identities", t.identities.is_some()),
-            ("server", t.server.is_some()),
-            ("ca_file", t.ca_file.is_some()),
-            ("root_keys", t.root_keys.is_some()),
-            ("root_file", t.root_file.is_some()),
-            ("trust_on_first_use", t.trust_on_first_use.is_some()),
-            ("roles", t.roles.is_some()),
-        ];
-        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
-            return Err(ctx(&format!("key {key} does not apply to this kind")));
-        }
+        reject_foreign_keys(t, &["file", "keys"]).map_err(|m| ctx(&m))?;
         let file = t.file.as_ref().ok_or_else(|| ctx("needs file = \"…\""))?;
         let keys = t.keys.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
             ctx("needs keys = [\"….pub\"], the public keys allowed to sign the pin file")
@@ -457,20 +445,7 @@ impl Builder<'_> {
 
     fn cosign_key_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
         let ctx = |msg: &str| invalid(format!("trust {:?} (kind cosign-key): {msg}", t.name));
-        let foreign = [
-            ("file", t.file.is_some()),
-            ("trusted_root", t.trusted_root.is_some()),
-            ("identities", t.identities.is_some()),
-            ("server", t.server.is_some()),
-            ("ca_file", t.ca_file.is_some()),
-            ("root_keys", t.root_keys.is_some()),
-            ("root_file", t.root_file.is_some()),
-            ("trust_on_first_use", t.trust_on_first_use.is_some()),
-            ("roles", t.roles.is_some()),
-        ];
-        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
-            return Err(ctx(&format!("key {key} does not apply to this kind")));
-        }
+        reject_foreign_keys(t, &["keys"]).map_err(|m| ctx(&m))?;
         let keys = t.keys.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
             ctx("needs keys = [\"….pub\"], the public keys whose cosign signatures are trusted")
         })?;
@@ -546,6 +521,30 @@ impl Builder<'_> {
             known: raw.known.iter().map(|p| self.path(p)).collect(),
             allow: raw.allow,
         })
+    }
+}
+
+/// Refuses kind-specific keys that belong to another kind of trust source: a key that has no
+/// effect must not look as if it had one.
+fn reject_foreign_keys(t: &file::Trust, allowed: &[&str]) -> Result<(), String> {
+    let present = [
+        ("keys", t.keys.is_some()),
+        ("file", t.file.is_some()),
+        ("trusted_root", t.trusted_root.is_some()),
+        ("identities", t.identities.is_some()),
+        ("server", t.server.is_some()),
+        ("ca_file", t.ca_file.is_some()),
+        ("root_keys", t.root_keys.is_some()),
+        ("root_file", t.root_file.is_some()),
+        ("trust_on_first_use", t.trust_on_first_use.is_some()),
+        ("roles", t.roles.is_some()),
+    ];
+    match present
+        .iter()
+        .find(|(key, set)| *set && !allowed.contains(key))
+    {
+        Some((key, _)) => Err(format!("key {key} does not apply to this kind")),
+        None => Ok(()),
     }
 }
 
@@ -767,6 +766,27 @@ default = true
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err:?} lacks {want:?}");
         }
+    }
+
+    #[test]
+    fn pins_sources_need_file_and_keys_and_refuse_other_kinds_settings() {
+        let base = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[trust]]\nname = \"p\"\nkind = \"pins\"\n";
+        for (extra, want) in [
+            ("keys = [\"k.pub\"]\n", "needs file"),
+            ("file = \"pins.json\"\n", "needs keys"),
+            (
+                "file = \"pins.json\"\nkeys = [\"k.pub\"]\nroots = 1\n",
+                "unknown field",
+            ),
+            (
+                "file = \"pins.json\"\nkeys = [\"k.pub\"]\nserver = \"https://n\"\n",
+                "key server does not apply",
+            ),
+        ] {
+            let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(err.contains(want), "{extra:?}: {err:?} lacks {want:?}");
+        }
+        assert!(parse(&format!("{base}file = \"pins.json\"\nkeys = [\"k.pub\"]\n")).is_ok());
     }
 
     #[test]
