@@ -191,7 +191,7 @@ impl Proxy {
             rec.reasons.push(note.clone());
         }
         rec.signers = outcome.signers.clone();
-        tracing::info!(
+        tracing::debug!(
             digest = %fetched.digest,
             decision = %outcome.kind,
             rule = outcome.rule.as_deref().unwrap_or("-"),
