@@ -13,6 +13,8 @@
 //! - [`trust`]: trust sources and the `Verified` proof values they produce.
 //! - [`registry`]: OCI names and digests, name resolution, the upstream client with token and
 //!   Basic auth, manifest integrity and streamed blob verification.
+//! - [`sigstore`]: offline Sigstore verification (bundles, Fulcio, Rekor, RFC 3161), used by
+//!   the cosign trust sources and `pullgate verify-bundle`.
 //! - [`typosquat`]: pure name-similarity checks that flag look-alike image names, namespaces
 //!   and registry hosts; its built-in reference lists live in `data/typosquat/`.
 
@@ -24,5 +26,6 @@ pub mod config;
 pub mod policy;
 pub mod registry;
 pub mod server;
+pub mod sigstore;
 pub mod trust;
 pub mod typosquat;
