@@ -20,4 +20,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod chain;
+pub mod signature;
 pub mod trusted_root;
+pub mod tsa;
