@@ -20,4 +20,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod checkpoint;
+pub mod merkle;
+pub mod tlog;
 pub mod trusted_root;
