@@ -21,6 +21,9 @@
 pub mod bundle;
 pub mod cert;
 pub mod chain;
+pub mod checkpoint;
+pub mod merkle;
 pub mod signature;
+pub mod tlog;
 pub mod trusted_root;
 pub mod tsa;
