@@ -20,4 +20,6 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod fulcio;
+pub mod sct;
 pub mod trusted_root;
