@@ -29,6 +29,8 @@ macro_rules! out {
     }};
 }
 
+mod verify_bundle;
+
 /// Exit status for an unusable configuration (`EX_USAGE`); the systemd unit does not restart
 /// on it, since restarting cannot fix a bad file.
 pub const EXIT_CONFIG: u8 = 64;
@@ -89,6 +91,9 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Verify one Sigstore bundle offline (sigstore-conformance CLI protocol); exit 0
+    /// verified, 1 not.
+    VerifyBundle(verify_bundle::Args),
     /// Make keys for pin files and sign pin files.
     Pins {
         #[command(subcommand)]
@@ -136,6 +141,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Typosquat { config, names } => typosquat(config, &names),
+        Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Pins { command } => match pins(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

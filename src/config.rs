@@ -114,8 +114,29 @@ pub enum TrustSettings {
     Pins { file: PathBuf, keys: Vec<PathBuf> },
     /// cosign signatures by any of these public keys (PEM files).
     CosignKey { keys: Vec<PathBuf> },
+    /// cosign keyless signatures: Fulcio certificates chaining to this Sigstore trusted
+    /// root, logged, and issued to one of these identities.
+    CosignKeyless {
+        trusted_root: PathBuf,
+        identities: Vec<KeylessIdentity>,
+    },
     /// Parsed, but this kind's verifier does not exist yet: it verifies nothing (fail closed).
     NotImplemented,
+}
+
+/// One `identities` entry of a `cosign-keyless` source: the OIDC issuer (exact) and the
+/// certificate subject, exact or an anchored regular expression.
+#[derive(Debug, Clone)]
+pub struct KeylessIdentity {
+    pub issuer: String,
+    pub subject: SubjectMatch,
+}
+
+#[derive(Debug, Clone)]
+pub enum SubjectMatch {
+    Exact(String),
+    /// Matched against the whole subject: `^(?:…)$` is implied.
+    Regex(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,6 +440,7 @@ impl Builder<'_> {
             let settings = match kind {
                 TrustKind::Pins => self.pins_settings(&t)?,
                 TrustKind::CosignKey => self.cosign_key_settings(&t)?,
+                TrustKind::CosignKeyless => self.cosign_keyless_settings(&t)?,
                 _ => TrustSettings::NotImplemented,
             };
             out.push(TrustConfig {
@@ -451,6 +473,45 @@ impl Builder<'_> {
         })?;
         Ok(TrustSettings::CosignKey {
             keys: keys.iter().map(|k| self.path(k)).collect(),
+        })
+    }
+
+    fn cosign_keyless_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
+        let ctx = |msg: &str| invalid(format!("trust {:?} (kind cosign-keyless): {msg}", t.name));
+        reject_foreign_keys(t, &["trusted_root", "identities"]).map_err(|m| ctx(&m))?;
+        let root = t.trusted_root.as_ref().ok_or_else(|| {
+            ctx("needs trusted_root = \"…/trusted_root.json\", the Sigstore trust root")
+        })?;
+        let raw = t
+            .identities
+            .as_ref()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| {
+                ctx("needs identities = [{ issuer = \"…\", subject = \"…\" }], who may sign")
+            })?;
+        let mut identities = Vec::new();
+        for (i, id) in raw.iter().enumerate() {
+            let ctx = |msg: &str| ctx(&format!("identities[{i}]: {msg}"));
+            if id.issuer.is_empty() {
+                return Err(ctx("issuer is empty"));
+            }
+            let subject = match (&id.subject, &id.subject_regex) {
+                (Some(s), None) if !s.is_empty() => SubjectMatch::Exact(s.clone()),
+                (None, Some(r)) => {
+                    crate::sigstore::fulcio::Matcher::regex(r)
+                        .map_err(|e| ctx(&format!("subject_regex does not compile: {e}")))?;
+                    SubjectMatch::Regex(r.clone())
+                }
+                _ => return Err(ctx("needs exactly one of subject and subject_regex")),
+            };
+            identities.push(KeylessIdentity {
+                issuer: id.issuer.clone(),
+                subject,
+            });
+        }
+        Ok(TrustSettings::CosignKeyless {
+            trusted_root: self.path(root),
+            identities,
         })
     }
 

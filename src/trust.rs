@@ -107,12 +107,11 @@ impl Verified {
 
 impl fmt::Display for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "signed by {} ({})",
-            self.trust,
-            self.identity.replacen(':', " ", 1)
-        )?;
+        // `key:3f2a…` reads as "key 3f2a…"; a keyless identity (a URL or email) as it is.
+        match self.identity.strip_prefix("key:") {
+            Some(key) => write!(f, "signed by {} (key {key})", self.trust)?,
+            None => write!(f, "signed by {} ({})", self.trust, self.identity)?,
+        }
         if let Some(n) = &self.note {
             write!(f, ", {n}")?;
         }
@@ -160,6 +159,7 @@ impl fmt::Display for Failure {
 pub enum Source {
     Pins(Arc<pins::PinsSource>),
     CosignKey(cosign::CosignKeySource),
+    CosignKeyless(cosign::keyless::CosignKeylessSource),
     /// A kind whose verifier is not built yet: it verifies nothing, with a reason that says so.
     NotImplemented {
         name: String,
@@ -183,6 +183,11 @@ pub enum TrustSetupError {
     CosignKey {
         name: String,
         source: cosign::keys::KeyError,
+    },
+    #[error("trust {name:?}: {source}")]
+    CosignKeyless {
+        name: String,
+        source: cosign::keyless::KeylessSetupError,
     },
 }
 
@@ -226,6 +231,22 @@ impl TrustSet {
                     })?;
                     Source::CosignKey(s)
                 }
+                TrustSettings::CosignKeyless {
+                    trusted_root,
+                    identities,
+                } => {
+                    let s = cosign::keyless::CosignKeylessSource::new(
+                        &t.name,
+                        trusted_root,
+                        identities,
+                        clock.clone(),
+                    )
+                    .map_err(|source| TrustSetupError::CosignKeyless {
+                        name: t.name.clone(),
+                        source,
+                    })?;
+                    Source::CosignKeyless(s)
+                }
                 TrustSettings::NotImplemented => Source::NotImplemented {
                     name: t.name.clone(),
                     kind: t.kind,
@@ -245,6 +266,7 @@ impl TrustSet {
                 let line = match s {
                     Source::Pins(p) => p.status(),
                     Source::CosignKey(c) => c.status(),
+                    Source::CosignKeyless(c) => c.status(),
                     Source::NotImplemented { kind, .. } => {
                         format!(
                             "{} verification not implemented yet: verifies nothing",
@@ -274,6 +296,7 @@ impl TrustSet {
         match self.sources.get(name) {
             Some(Source::Pins(p)) => p.verify(s.image, s.reference, s.digest),
             Some(Source::CosignKey(c)) => c.verify(s).await,
+            Some(Source::CosignKeyless(c)) => c.verify(s).await,
             Some(Source::NotImplemented { name, kind }) => Err(Failure::new(
                 name,
                 format!("{} verification is not implemented yet", kind.as_str()),

@@ -78,6 +78,17 @@ impl Digest {
     pub fn hex(&self) -> &str {
         &self.hex
     }
+
+    /// The raw 32 bytes of a sha256 digest (signatures and statements name manifests by
+    /// them); `None` for other algorithms.
+    pub fn sha256_bytes(&self) -> Option<[u8; 32]> {
+        if self.algorithm != Algorithm::Sha256 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&self.hex, &mut out).ok()?;
+        Some(out)
+    }
 }
 
 impl FromStr for Digest {

@@ -327,6 +327,9 @@ fn non_negative(what: &str, value: Option<&str>) -> Result<u64, BundleError> {
 
 fn b64(what: &str, value: Option<&str>) -> Result<Vec<u8>, BundleError> {
     let value = value.ok_or_else(|| BundleError::Invalid(format!("{what} missing")))?;
+    // Go's decoder (which wrote and reads most bundles) skips CR and LF, so bundles with
+    // line-wrapped base64 (`base64` without -w0) exist; nothing else is tolerated.
+    let value: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();
     STANDARD
         .decode(value)
         .map_err(|e| BundleError::Invalid(format!("{what} is not base64: {e}")))

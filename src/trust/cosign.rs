@@ -12,6 +12,8 @@
 //! blobs, annotations kept whole for a later keyless verifier), [`simple_signing`] (the payload).
 //! Not here: keyless certificates, Rekor bundles, OCI referrers and Sigstore bundles (§2.9).
 
+pub mod bundles;
+pub mod keyless;
 pub mod keys;
 pub mod sig_tag;
 pub mod simple_signing;
@@ -139,7 +141,7 @@ impl CosignKeySource {
 }
 
 /// The reason for a denial: the single failure, or the distinct ones with their counts.
-fn summarise(failures: &[String]) -> String {
+pub(crate) fn summarise(failures: &[String]) -> String {
     if let [only] = failures {
         return only.clone();
     }
@@ -204,10 +206,25 @@ mod tests {
     }
 
     impl Store for MapStore {
-        async fn manifest(&self, tag: &str, limit: usize) -> Result<Option<Bytes>, FetchError> {
+        async fn manifest(
+            &self,
+            tag: &str,
+            _accept: &'static str,
+            limit: usize,
+        ) -> Result<Option<Bytes>, FetchError> {
             let m = self.manifests.get(tag).map(|b| Bytes::from(b.clone()));
             assert!(m.as_ref().is_none_or(|b| b.len() <= limit));
             Ok(m)
+        }
+
+        /// Like distribution 2.8: no referrers API.
+        async fn referrers(
+            &self,
+            _digest: &Digest,
+            _artifact_type: &str,
+            _limit: usize,
+        ) -> Result<Option<Bytes>, FetchError> {
+            Ok(None)
         }
 
         async fn blob(&self, digest: &Digest, limit: usize) -> Result<Bytes, FetchError> {

@@ -11,6 +11,8 @@
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
 //! - `cosign_key`: the `cosign-key` trust source end to end: cosign-format signatures pushed
 //!   to a real registry, pulls with skopeo allowed or refused with the reason.
+//! - `sigstore_conformance`: `pullgate verify-bundle` on every sigstore-conformance
+//!   bundle-verify case and on a real cosign v3 bundle.
 //! - `typosquat_eval`: typosquat detection scored on the shared labelled names (precision,
 //!   recall, F1, false-positive rate) and official images that are near neighbours.
 //! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
@@ -23,6 +25,7 @@ mod clients;
 mod cosign_key;
 mod faults;
 mod pull;
+mod sigstore_conformance;
 mod support;
 mod token_auth;
 mod trust_gate;

@@ -51,6 +51,8 @@ const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// A public key trusted to sign cosign payloads.
 pub struct CosignPublicKey {
     id: KeyId,
+    /// The DER SubjectPublicKeyInfo, which transparency-log entries are compared against.
+    spki: Vec<u8>,
     verifier: KeyVerifier,
 }
 
@@ -273,12 +275,17 @@ impl CosignPublicKey {
         };
         Ok(CosignPublicKey {
             id: KeyId::of_spki_der(der),
+            spki: der.to_vec(),
             verifier,
         })
     }
 
     pub fn id(&self) -> &KeyId {
         &self.id
+    }
+
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
     }
 
     /// The key type as `check-config` shows it: `ecdsa-p256`, `ecdsa-p384`, `ed25519`,
@@ -335,6 +342,42 @@ impl CosignPublicKey {
                 }
                 let sig = rsa::pss::Signature::try_from(signature).ok()?;
                 pss.verify(message, &sig)
+                    .ok()
+                    .map(|()| Scheme::RsaPssSha256)
+            }
+        }
+    }
+}
+
+// === impl CosignPublicKey: pre-hashed ===
+
+impl CosignPublicKey {
+    /// Checks `signature` given only the SHA-256 digest of the signed message, as when a
+    /// Sigstore bundle is verified against an artifact digest rather than its bytes.
+    /// Pure Ed25519 and SHA-384 ECDSA cannot be checked this way, so they are `None`: a
+    /// signature that cannot be checked is not verified.
+    pub fn verify_sha256_digest(&self, digest: &[u8; 32], signature: &[u8]) -> Option<Scheme> {
+        match &self.verifier {
+            KeyVerifier::P256(vk) => {
+                let sig = p256::ecdsa::Signature::from_der(signature).ok()?;
+                vk.verify_prehash(digest, &sig)
+                    .ok()
+                    .map(|()| Scheme::EcdsaP256Sha256)
+            }
+            KeyVerifier::P384(vk) => {
+                let sig = p384::ecdsa::Signature::from_der(signature).ok()?;
+                vk.verify_prehash(digest, &sig)
+                    .ok()
+                    .map(|()| Scheme::EcdsaP384Sha256)
+            }
+            KeyVerifier::Ed25519(_) => None,
+            KeyVerifier::Rsa { pkcs1v15, pss, .. } => {
+                let sig = rsa::pkcs1v15::Signature::try_from(signature).ok()?;
+                if pkcs1v15.verify_prehash(digest, &sig).is_ok() {
+                    return Some(Scheme::RsaPkcs1v15Sha256);
+                }
+                let sig = rsa::pss::Signature::try_from(signature).ok()?;
+                pss.verify_prehash(digest, &sig)
                     .ok()
                     .map(|()| Scheme::RsaPssSha256)
             }

@@ -46,10 +46,21 @@ const MANIFEST_ACCEPT: &str =
 /// Where signature manifests and payload blobs come from: the upstream registry
 /// ([`RegistryStore`]), or a map in tests.
 pub trait Store {
-    /// The manifest tagged `tag`, at most `limit` bytes; `None` if the registry has no such tag.
+    /// The manifest at `reference` (a tag or digest), asked for with `accept`, at most
+    /// `limit` bytes; `None` if the registry has no such manifest (404).
     fn manifest(
         &self,
-        tag: &str,
+        reference: &str,
+        accept: &'static str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Bytes>, FetchError>> + Send;
+
+    /// The referrers index of `digest` filtered by `artifact_type`, at most `limit` bytes;
+    /// `None` if the registry has no referrers API (404).
+    fn referrers(
+        &self,
+        digest: &Digest,
+        artifact_type: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Option<Bytes>, FetchError>> + Send;
 
@@ -150,7 +161,10 @@ pub async fn read_manifest(
     digest: &Digest,
 ) -> Result<Option<SignatureManifest>, SigTagError> {
     let tag = tag_for(digest);
-    let bytes = match store.manifest(&tag, MAX_MANIFEST_BYTES).await {
+    let bytes = match store
+        .manifest(&tag, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES)
+        .await
+    {
         Ok(Some(b)) => b,
         Ok(None) => return Ok(None),
         Err(source) => return Err(SigTagError::Fetch { tag, source }),
@@ -238,6 +252,7 @@ impl<'a> RegistryStore<'a> {
     async fn get(
         &self,
         path: String,
+        query: Option<String>,
         accept: Option<&'static str>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, FetchError> {
         let mut headers = HeaderMap::new();
@@ -248,7 +263,7 @@ impl<'a> RegistryStore<'a> {
             method: Method::GET,
             repository: Some(&self.target.repository),
             path,
-            query: None,
+            query,
             headers,
         };
         Ok(self.target.upstream.send(req).await?)
@@ -273,9 +288,15 @@ impl<'a> RegistryStore<'a> {
 }
 
 impl Store for RegistryStore<'_> {
-    async fn manifest(&self, tag: &str, limit: usize) -> Result<Option<Bytes>, FetchError> {
-        let path = format!("{}/manifests/{tag}", self.target.repository);
-        let resp = self.get(path, Some(MANIFEST_ACCEPT)).await?;
+    async fn manifest(
+        &self,
+        reference: &str,
+        accept: &'static str,
+        limit: usize,
+    ) -> Result<Option<Bytes>, FetchError> {
+        let tag = reference;
+        let path = format!("{}/manifests/{reference}", self.target.repository);
+        let resp = self.get(path, None, Some(accept)).await?;
         // A 404 is "no signatures" (cosign `pkg/oci/remote/signatures.go`); anything else
         // that is not a success is a failure to look, not an absence.
         if resp.status() == StatusCode::NOT_FOUND {
@@ -292,9 +313,40 @@ impl Store for RegistryStore<'_> {
             .map(Some)
     }
 
+    async fn referrers(
+        &self,
+        digest: &Digest,
+        artifact_type: &str,
+        limit: usize,
+    ) -> Result<Option<Bytes>, FetchError> {
+        let path = format!("{}/referrers/{digest}", self.target.repository);
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("artifactType", artifact_type)
+            .finish();
+        let resp = self
+            .get(
+                path,
+                Some(query),
+                Some("application/vnd.oci.image.index.v1+json"),
+            )
+            .await?;
+        // 404: the registry has no referrers API (distribution 2.8), so the caller falls back
+        // to the referrers tag.
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(FetchError::Status {
+                what: format!("referrers of {digest}"),
+                status: resp.status(),
+            });
+        }
+        self.read(resp, limit, "a referrers index").await.map(Some)
+    }
+
     async fn blob(&self, digest: &Digest, limit: usize) -> Result<Bytes, FetchError> {
         let path = format!("{}/blobs/{digest}", self.target.repository);
-        let resp = self.get(path, None).await?;
+        let resp = self.get(path, None, None).await?;
         if !resp.status().is_success() {
             return Err(FetchError::Status {
                 what: format!("blob {digest}"),
