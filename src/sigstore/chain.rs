@@ -217,10 +217,56 @@ fn check_issued_by(
         .signature
         .as_bytes()
         .ok_or_else(|| profile("signature BIT STRING has unused bits".to_owned()))?;
+    let link = link_key(child, parent);
+    if verified_links().contains(&link) {
+        return Ok(());
+    }
     let spki = parent
         .spki_der()
         .map_err(|e| profile(format!("issuer key: {e}")))?;
-    signature::verify(&spki, &c.signature_algorithm, &tbs, sig).map_err(sig_err)
+    signature::verify(&spki, &c.signature_algorithm, &tbs, sig).map_err(sig_err)?;
+    verified_links().insert(link);
+    Ok(())
+}
+
+/// Links (parent signed child) whose signature already verified in this process, by the
+/// SHA-256 of both certificates' exact DER. A signature check is a pure function of those
+/// bytes, so the answer cannot change; remembering it means the trusted root's own links
+/// (Fulcio intermediate by root, TSA leaf by its root) and a leaf checked at a second trusted
+/// time cost one P-384 verification per process instead of one per image. Only successes are
+/// kept, and the set is bounded.
+struct LinkSet(std::sync::Mutex<std::collections::HashSet<[u8; 32]>>);
+
+const MAX_REMEMBERED_LINKS: usize = 4096;
+
+impl LinkSet {
+    fn contains(&self, k: &[u8; 32]) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(k))
+    }
+
+    fn insert(&self, k: [u8; 32]) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= MAX_REMEMBERED_LINKS {
+                set.clear();
+            }
+            set.insert(k);
+        }
+    }
+}
+
+fn verified_links() -> &'static LinkSet {
+    static LINKS: std::sync::OnceLock<LinkSet> = std::sync::OnceLock::new();
+    LINKS.get_or_init(|| LinkSet(std::sync::Mutex::new(std::collections::HashSet::new())))
+}
+
+fn link_key(child: &Cert, parent: &Cert) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    // Length-prefixed so no two (parent, child) pairs share an input.
+    h.update((parent.der().len() as u64).to_be_bytes());
+    h.update(parent.der());
+    h.update(child.der());
+    h.finalize().into()
 }
 
 /// The extensions path validation looks at; every other critical extension is an error.
