@@ -22,10 +22,8 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use spki::EncodePublicKey as _;
 
+use crate::oci_push::*;
 use crate::support::*;
-
-const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 
 /// Every Docker Hub name must carry a signature by the `acme` key.
 const HUB_RULE: &str =
@@ -67,121 +65,11 @@ impl CosignKey {
 }
 
 /// The simple-signing payload cosign writes for `repo` at `digest` (trust-formats.md §1.4).
-fn payload(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
+pub(crate) fn payload(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
     format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"{registry}/{repo}"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
     )
     .into_bytes()
-}
-
-// === The registry's upload API, with curl ===
-
-/// Uploads `bytes` as a blob of `repo` (POST, then PUT with the digest).
-fn push_blob(reg: &Registry, repo: &str, bytes: &[u8], dir: &Path) {
-    let file = dir.join(format!("blob-{}", sha256_hex(bytes)));
-    std::fs::write(&file, bytes).unwrap();
-    let head = run_ok(guarded("curl").args([
-        "-sS",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        "-X",
-        "POST",
-        &format!("{}/v2/{repo}/blobs/uploads/", reg.url),
-    ]));
-    let location = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("location")
-                .then(|| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no Location in the upload answer:\n{head}"));
-    let location = if location.starts_with('/') {
-        format!("{}{location}", reg.url)
-    } else {
-        location
-    };
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let status = run_ok(guarded("curl").args([
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{location}{sep}digest={}", digest_of(bytes)),
-    ]));
-    assert_eq!(status, "201", "blob upload to {repo} answered {status}");
-}
-
-/// PUTs `bytes` as the manifest `repo:tag`.
-fn put_manifest(reg: &Registry, repo: &str, tag: &str, media_type: &str, bytes: &[u8], dir: &Path) {
-    let file = dir.join(format!("manifest-{}", sha256_hex(bytes)));
-    std::fs::write(&file, bytes).unwrap();
-    let status = run_ok(guarded("curl").args([
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-X",
-        "PUT",
-        "-H",
-        &format!("Content-Type: {media_type}"),
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{}/v2/{repo}/manifests/{tag}", reg.url),
-    ]));
-    assert_eq!(status, "201", "manifest PUT {repo}:{tag} answered {status}");
-}
-
-/// Pushes a cosign signature manifest for `image_digest` in `repo`: one layer per
-/// `(payload, signature)`, at tag `sha256-<hex>.sig`.
-fn push_signature(
-    reg: &Registry,
-    repo: &str,
-    image_digest: &str,
-    layers: &[(Vec<u8>, String)],
-    dir: &Path,
-) {
-    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
-    push_blob(reg, repo, config, dir);
-    let mut descriptors = Vec::new();
-    for (payload, signature) in layers {
-        push_blob(reg, repo, payload, dir);
-        descriptors.push(json!({
-            "mediaType": SIMPLE_SIGNING,
-            "digest": digest_of(payload),
-            "size": payload.len(),
-            "annotations": { SIGNATURE_ANNOTATION: signature },
-        }));
-    }
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "size": config.len(),
-            "digest": digest_of(config),
-        },
-        "layers": descriptors,
-    });
-    let tag = format!("{}.sig", image_digest.replacen(':', "-", 1));
-    put_manifest(
-        reg,
-        repo,
-        &tag,
-        "application/vnd.oci.image.manifest.v1+json",
-        &serde_json::to_vec(&manifest).unwrap(),
-        dir,
-    );
 }
 
 // === The lab ===
@@ -230,8 +118,9 @@ impl Lab {
 
         let sign = |k: &CosignKey, repo: &str, digest: &str| {
             let p = payload(&host, repo, digest);
-            let s = k.sign(&p);
-            (p, s)
+            let mut annotations = serde_json::Map::new();
+            annotations.insert(SIGNATURE_ANNOTATION.to_owned(), k.sign(&p).into());
+            (p, annotations)
         };
         let d = &lab.signed.manifest_digest;
         push_signature(
@@ -273,30 +162,11 @@ impl Lab {
     }
 
     fn push_image(&self, img: &TestImage, target: &str) {
-        let mut layout = Layout::new(
-            &self
-                .tmp
-                .path()
-                .join(format!("layout-{}", sha256_hex(target.as_bytes()))),
-        );
-        layout.add_image(img, "t");
-        skopeo_push(&layout, "t", &format!("{}/{target}", self.reg.host()), &[]);
+        push_image(&self.reg, img, target, self.tmp.path());
     }
 
     fn push_index(&self, idx: &TestIndex, target: &str) {
-        let mut layout = Layout::new(
-            &self
-                .tmp
-                .path()
-                .join(format!("layout-{}", sha256_hex(target.as_bytes()))),
-        );
-        layout.add_index(idx, "t");
-        skopeo_push(
-            &layout,
-            "t",
-            &format!("{}/{target}", self.reg.host()),
-            &["--all"],
-        );
+        push_index(&self.reg, idx, target, self.tmp.path());
     }
 
     /// pullgate mirroring the registry as Docker Hub, trusting `key` as source `acme`.
@@ -313,7 +183,7 @@ impl Lab {
 }
 
 /// Copies `docker://SRC` to `dir:OUT` with skopeo.
-fn skopeo_copy(src: &str, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn skopeo_copy(src: &str, out: &Path, extra: &[&str]) -> Output {
     run(guarded("skopeo")
         .args(["copy", "--quiet", "--src-tls-verify=false"])
         .args(extra)
@@ -322,7 +192,7 @@ fn skopeo_copy(src: &str, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// The audit records for `image` at `reference`.
-fn audited(pg: &Pullgate, image: &str, reference: &str) -> Vec<Value> {
+pub(crate) fn audited(pg: &Pullgate, image: &str, reference: &str) -> Vec<Value> {
     std::fs::read_to_string(pg.dir.join("audit.jsonl"))
         .unwrap_or_default()
         .lines()

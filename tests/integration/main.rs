@@ -11,6 +11,14 @@
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
 //! - `cosign_key`: the `cosign-key` trust source end to end: cosign-format signatures pushed
 //!   to a real registry, pulls with skopeo allowed or refused with the reason.
+//! - `oci_push`: exact bytes to a registry: blobs and manifests through the upload API, cosign
+//!   `.sig` manifests, Sigstore bundles under the referrers fallback tag.
+//! - `sigstore_signer`: a test-only Sigstore (Fulcio-like CA, CT log and Rekor keys, trusted
+//!   root) issuing keyless certificates, `.sig` layers and bundles; checked with
+//!   `pullgate verify-bundle`.
+//! - `cosign_keyless`: the `cosign-keyless` trust source end to end: keyless `.sig` layers and
+//!   Sigstore bundles pushed to a real registry, pulls with skopeo, dockerd, ctr and podman
+//!   allowed or refused with the reason.
 //! - `sigstore_conformance`: `pullgate verify-bundle` on every sigstore-conformance
 //!   bundle-verify case and on a real cosign v3 bundle.
 //! - `typosquat_eval`: typosquat detection scored on the shared labelled names (precision,
@@ -23,9 +31,12 @@ mod api;
 mod cli;
 mod clients;
 mod cosign_key;
+mod cosign_keyless;
 mod faults;
+mod oci_push;
 mod pull;
 mod sigstore_conformance;
+mod sigstore_signer;
 mod support;
 mod token_auth;
 mod trust_gate;
