@@ -2,7 +2,9 @@
 //! `sigstore::verify` of a keyless bundle takes (parse included), for the bundle shapes
 //! pullgate meets.
 //!
-//! Run with `cargo bench --bench sigstore`. Target (issue #4): cold keyless verification
+//! Run with `cargo bench --bench sigstore`. The first round of each case also verifies the
+//! trusted root's own certificate links (Fulcio intermediate by root, TSA leaf by root), which
+//! are then remembered for the process; its time shows as `max`. Target (issue #4): cold keyless verification
 //! ≤ 5 ms of CPU beyond the upstream fetches.
 //!
 //! Inputs are the shared real fixtures (never copied into the repository):
@@ -28,6 +30,9 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 const ROUNDS: usize = 200;
+/// `cargo test --all-targets` runs this unoptimised and without `--bench`: then a few rounds
+/// only check that every case verifies; timings mean nothing.
+const SMOKE_ROUNDS: usize = 3;
 const TARGET: Duration = Duration::from_millis(5);
 
 fn data(rel: &str) -> PathBuf {
@@ -73,6 +78,8 @@ struct Case {
 }
 
 fn main() {
+    let timing = std::env::args().any(|a| a == "--bench");
+    let rounds = if timing { ROUNDS } else { SMOKE_ROUNDS };
     let conformance_identity = IdentityPolicy {
         issuer: Matcher::exact("https://token.actions.githubusercontent.com"),
         subject: Matcher::exact("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"),
@@ -128,7 +135,7 @@ fn main() {
         },
     ];
 
-    println!("cold keyless verification, CPU per verification ({ROUNDS} rounds, parse included)");
+    println!("cold keyless verification, CPU per verification ({rounds} rounds, parse included)");
     println!(
         "{:<40} {:>10} {:>10} {:>10}",
         "bundle", "median", "p99", "max"
@@ -136,8 +143,8 @@ fn main() {
     let mut worst = Duration::ZERO;
     for c in &cases {
         let identities = [c.identity.clone()];
-        let mut times = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
             let start = thread_cpu();
             let bundle = Bundle::from_json(&c.bundle).unwrap();
             verify(
@@ -154,9 +161,9 @@ fn main() {
             times.push(thread_cpu() - start);
         }
         times.sort();
-        let median = times[ROUNDS / 2];
-        let p99 = times[ROUNDS * 99 / 100];
-        let max = times[ROUNDS - 1];
+        let median = times[rounds / 2];
+        let p99 = times[rounds * 99 / 100];
+        let max = times[rounds - 1];
         worst = worst.max(median);
         println!(
             "{:<40} {:>8.2}ms {:>8.2}ms {:>8.2}ms",
@@ -165,6 +172,10 @@ fn main() {
             ms(p99),
             ms(max)
         );
+    }
+    if !timing {
+        println!("(smoke run without --bench: timings are not meaningful)");
+        return;
     }
     println!(
         "target: median ≤ {:.0} ms CPU: {}",
