@@ -851,6 +851,45 @@ default = true
     }
 
     #[test]
+    fn cosign_keyless_sources_need_a_root_and_well_formed_identities() {
+        let base = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[trust]]\nname = \"sig\"\nkind = \"cosign-keyless\"\n";
+        let root = "trusted_root = \"root.json\"\n";
+        let id = |s: &str| format!("identities = [{{ issuer = \"https://i\", {s} }}]\n");
+        let ok = format!(
+            "{base}{root}{}",
+            id("subject_regex = \"https://github\\\\.com/a/.*\"")
+        );
+        match &parse(&ok).unwrap().trust[0].settings {
+            TrustSettings::CosignKeyless { identities, .. } => {
+                assert!(
+                    matches!(&identities[0].subject, SubjectMatch::Regex(r) if r.starts_with("https"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for (extra, want) in [
+            (id("subject = \"s\""), "needs trusted_root"),
+            (root.to_owned(), "needs identities"),
+            (
+                format!("{root}{}", id("subject = \"s\", subject_regex = \"s\"")),
+                "exactly one of subject",
+            ),
+            (format!("{root}{}", id("")), "exactly one of subject"),
+            (
+                format!("{root}{}", id("subject_regex = \"(\"")),
+                "does not compile",
+            ),
+            (
+                format!("{root}{}keys = [\"k.pub\"]\n", id("subject = \"s\"")),
+                "key keys does not apply",
+            ),
+        ] {
+            let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(err.contains(want), "{extra:?}: {err:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
     fn cosign_key_sources_need_keys_and_refuse_other_kinds_settings() {
         let base = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\n";
         let dir = tempfile::tempdir().unwrap();
