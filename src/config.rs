@@ -6,6 +6,9 @@
 
 pub mod duration;
 pub mod file;
+mod notary;
+
+pub use notary::{NotaryConfig, NotaryRoot};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -120,8 +123,8 @@ pub enum TrustSettings {
         trusted_root: PathBuf,
         identities: Vec<KeylessIdentity>,
     },
-    /// Parsed, but this kind's verifier does not exist yet: it verifies nothing (fail closed).
-    NotImplemented,
+    /// Docker Content Trust: Notary v1 trust data from a notary server.
+    Notary(Box<NotaryConfig>),
 }
 
 /// One `identities` entry of a `cosign-keyless` source: the OIDC issuer (exact) and the
@@ -245,6 +248,7 @@ impl Builder<'_> {
         let audit = self.audit(raw.audit)?;
         let registries = self.registries(raw.registries)?;
         let trust = self.trust(raw.trust)?;
+        notary::cross_check(&trust, &server, &registries)?;
         let rules = self.rules(raw.rules, &trust)?;
         let typosquat = self.typosquat(raw.typosquat)?;
         let cache = CacheConfig {
@@ -266,6 +270,24 @@ impl Builder<'_> {
 
     fn path(&self, p: &Path) -> PathBuf {
         self.base.join(p)
+    }
+
+    /// A username and password, each from an environment variable or a file; both or neither.
+    fn credentials(
+        &self,
+        username: (Option<&str>, Option<&Path>),
+        password: (Option<&str>, Option<&Path>),
+    ) -> Result<Option<Credentials>, String> {
+        let username = secret_source("username", username.0, username.1.map(|p| self.path(p)))?;
+        let password = secret_source("password", password.0, password.1.map(|p| self.path(p)))?;
+        match (username, password) {
+            (None, None) => Ok(None),
+            (Some(username), Some(password)) => Ok(Some(Credentials {
+                username,
+                password: Secret(password),
+            })),
+            _ => Err("a username needs a password and a password a username".into()),
+        }
     }
 
     fn server(&self, raw: file::Server) -> Result<ServerConfig, ConfigError> {
@@ -348,49 +370,17 @@ impl Builder<'_> {
 
     fn registry(&self, r: file::Registry) -> Result<RegistryConfig, ConfigError> {
         let ctx = |msg: String| invalid(format!("registry {:?}: {msg}", r.name));
-        let url = Url::parse(&r.url).map_err(|e| ctx(format!("url {:?}: {e}", r.url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ctx(format!("url {:?} must be http:// or https://", r.url)));
-        }
-        if url.host_str().is_none()
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return Err(ctx(format!(
-                "url {:?} must be scheme://host[:port][/path] without credentials, query or fragment",
-                r.url
-            )));
-        }
+        let url = server_url(&r.url).map_err(|e| ctx(format!("url {e}")))?;
         let extra_roots = match &r.ca_file {
             Some(p) => load_certs(&self.path(p)).map_err(ctx)?,
             None => Vec::new(),
         };
-        let username = secret_source(
-            "username",
-            r.username_env.as_deref(),
-            r.username_file.as_deref().map(|p| self.path(p)),
-        )
-        .map_err(ctx)?;
-        let password = secret_source(
-            "password",
-            r.password_env.as_deref(),
-            r.password_file.as_deref().map(|p| self.path(p)),
-        )
-        .map_err(ctx)?;
-        let credentials = match (username, password) {
-            (None, None) => None,
-            (Some(username), Some(password)) => Some(Credentials {
-                username,
-                password: Secret(password),
-            }),
-            _ => {
-                return Err(ctx(
-                    "a username needs a password and a password a username".into()
-                ))
-            }
-        };
+        let credentials = self
+            .credentials(
+                (r.username_env.as_deref(), r.username_file.as_deref()),
+                (r.password_env.as_deref(), r.password_file.as_deref()),
+            )
+            .map_err(ctx)?;
         let t = |key: &str, v: Option<String>, default: Duration| {
             opt_duration(&format!("registry {:?}: {key}", r.name), v).map(|d| d.unwrap_or(default))
         };
@@ -441,7 +431,7 @@ impl Builder<'_> {
                 TrustKind::Pins => self.pins_settings(&t)?,
                 TrustKind::CosignKey => self.cosign_key_settings(&t)?,
                 TrustKind::CosignKeyless => self.cosign_keyless_settings(&t)?,
-                _ => TrustSettings::NotImplemented,
+                TrustKind::Notary => self.notary_settings(&t)?,
             };
             out.push(TrustConfig {
                 name: t.name,
@@ -599,6 +589,12 @@ fn reject_foreign_keys(t: &file::Trust, allowed: &[&str]) -> Result<(), String> 
         ("root_file", t.root_file.is_some()),
         ("trust_on_first_use", t.trust_on_first_use.is_some()),
         ("roles", t.roles.is_some()),
+        ("gun_prefixes", t.gun_prefixes.is_some()),
+        ("cache_ttl", t.cache_ttl.is_some()),
+        ("username_env", t.username_env.is_some()),
+        ("username_file", t.username_file.is_some()),
+        ("password_env", t.password_env.is_some()),
+        ("password_file", t.password_file.is_some()),
     ];
     match present
         .iter()
@@ -645,6 +641,25 @@ fn secret_source(
             .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
             .map_err(|e| format!("{what}_file {}: {e}", path.display())),
     }
+}
+
+/// A registry or notary server address: `http(s)://host[:port][/path]`, nothing else.
+fn server_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must be http:// or https://"));
+    }
+    if url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!(
+            "{text:?} must be scheme://host[:port][/path] without credentials, query or fragment"
+        ));
+    }
+    Ok(url)
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

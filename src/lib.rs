@@ -23,6 +23,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod notary;
 pub mod policy;
 pub mod registry;
 pub mod server;

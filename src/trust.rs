@@ -6,6 +6,7 @@
 
 pub mod canonical;
 pub mod cosign;
+pub mod notary;
 pub mod pins;
 
 use std::collections::HashMap;
@@ -160,11 +161,7 @@ pub enum Source {
     Pins(Arc<pins::PinsSource>),
     CosignKey(cosign::CosignKeySource),
     CosignKeyless(cosign::keyless::CosignKeylessSource),
-    /// A kind whose verifier is not built yet: it verifies nothing, with a reason that says so.
-    NotImplemented {
-        name: String,
-        kind: TrustKind,
-    },
+    Notary(notary::NotarySource),
 }
 
 /// All configured trust sources by name.
@@ -183,6 +180,11 @@ pub enum TrustSetupError {
     CosignKey {
         name: String,
         source: cosign::keys::KeyError,
+    },
+    #[error("trust {name:?}: {source}")]
+    Notary {
+        name: String,
+        source: notary::NotarySetupError,
     },
     #[error("trust {name:?}: {source}")]
     CosignKeyless {
@@ -247,10 +249,14 @@ impl TrustSet {
                     })?;
                     Source::CosignKeyless(s)
                 }
-                TrustSettings::NotImplemented => Source::NotImplemented {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                },
+                TrustSettings::Notary(n) => {
+                    let s = notary::NotarySource::new(&t.name, n, clock.clone(), state_dir)
+                        .map_err(|source| TrustSetupError::Notary {
+                            name: t.name.clone(),
+                            source,
+                        })?;
+                    Source::Notary(s)
+                }
             };
             sources.insert(t.name.clone(), source);
         }
@@ -267,12 +273,7 @@ impl TrustSet {
                     Source::Pins(p) => p.status(),
                     Source::CosignKey(c) => c.status(),
                     Source::CosignKeyless(c) => c.status(),
-                    Source::NotImplemented { kind, .. } => {
-                        format!(
-                            "{} verification not implemented yet: verifies nothing",
-                            kind.as_str()
-                        )
-                    }
+                    Source::Notary(n) => n.status(),
                 };
                 (name.clone(), line)
             })
@@ -297,10 +298,7 @@ impl TrustSet {
             Some(Source::Pins(p)) => p.verify(s.image, s.reference, s.digest),
             Some(Source::CosignKey(c)) => c.verify(s).await,
             Some(Source::CosignKeyless(c)) => c.verify(s).await,
-            Some(Source::NotImplemented { name, kind }) => Err(Failure::new(
-                name,
-                format!("{} verification is not implemented yet", kind.as_str()),
-            )),
+            Some(Source::Notary(n)) => n.verify(s).await,
             None => Err(Failure::new(name, "no such trust source")),
         }
     }

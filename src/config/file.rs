@@ -86,6 +86,15 @@ pub struct Trust {
     pub trust_on_first_use: Option<bool>,
     pub roles: Option<Vec<String>>,
     pub file: Option<PathBuf>,
+    /// notary: registry name → GUN prefix, e.g. `{ "mirror" = "docker.io" }`.
+    pub gun_prefixes: Option<std::collections::BTreeMap<String, String>>,
+    /// notary: how long verified trust data is reused before the server is asked again.
+    pub cache_ttl: Option<String>,
+    /// notary: credentials for the notary server's token service.
+    pub username_env: Option<String>,
+    pub username_file: Option<PathBuf>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

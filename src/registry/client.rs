@@ -24,7 +24,6 @@ use url::Url;
 use super::auth::{self, Challenge, SchemeMemory, Token, TokenResponse};
 use super::body::read_capped;
 use super::error::{chain, UpstreamError};
-use super::reference::Repository;
 use crate::config::RegistryConfig;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
@@ -39,7 +38,9 @@ const TOKEN_CACHE_ENTRIES: u64 = 10_000;
 /// A request to send upstream. `path` is what follows `/v2/`.
 pub struct UpstreamRequest<'a> {
     pub method: Method,
-    pub repository: Option<&'a Repository>,
+    /// The repository the token scope names (`repository:<name>:pull`); a notary server's
+    /// GUN is not an OCI repository name, so this is plain text.
+    pub repository: Option<&'a str>,
     pub path: String,
     pub query: Option<String>,
     /// Headers to pass on (the caller chooses which; never the client's `Authorization`).

@@ -372,7 +372,7 @@ pub(super) fn upstream_req<'a>(
 ) -> UpstreamRequest<'a> {
     UpstreamRequest {
         method,
-        repository: Some(&target.repository),
+        repository: Some(target.repository.as_str()),
         path,
         query,
         headers,

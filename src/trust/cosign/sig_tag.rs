@@ -261,7 +261,7 @@ impl<'a> RegistryStore<'a> {
         }
         let req = UpstreamRequest {
             method: Method::GET,
-            repository: Some(&self.target.repository),
+            repository: Some(self.target.repository.as_str()),
             path,
             query,
             headers,
