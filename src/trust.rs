@@ -161,7 +161,7 @@ pub enum Source {
     Pins(Arc<pins::PinsSource>),
     CosignKey(cosign::CosignKeySource),
     CosignKeyless(cosign::keyless::CosignKeylessSource),
-    Notary(notary::NotarySource),
+    Notary(Box<notary::NotarySource>),
 }
 
 /// All configured trust sources by name.
@@ -255,7 +255,7 @@ impl TrustSet {
                             name: t.name.clone(),
                             source,
                         })?;
-                    Source::Notary(s)
+                    Source::Notary(Box::new(s))
                 }
             };
             sources.insert(t.name.clone(), source);

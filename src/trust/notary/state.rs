@@ -152,8 +152,10 @@ mod tests {
     #[test]
     fn memory_only_without_a_directory() {
         let store = StateStore::new(None);
-        let mut s = State::default();
-        s.root = Some("{}".into());
+        let s = State {
+            root: Some("{}".into()),
+            ..State::default()
+        };
         store.save("g", &s).unwrap();
         assert_eq!(store.load("g").unwrap(), s);
     }
