@@ -26,6 +26,12 @@
 //! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
 //!   client, moved tags, indexes, broken and reloaded pin files, audit records, single flight,
 //!   client login and `pullgate verify`.
+//! - `notary_support`: Docker Content Trust infrastructure: the real notary-signer and
+//!   notary-server on loopback, and the real notary CLI publishing trust data (init with a
+//!   server-managed snapshot key, `targets/releases` delegations, signed tags).
+//! - `notary_infra`: sanity test of that infrastructure: every role served in notary's dialect
+//!   and URL layout, signed tags naming the exact manifest bytes, 404 for unpublished GUNs,
+//!   re-signing, and a stopped server refusing connections.
 
 mod api;
 mod cli;
@@ -33,6 +39,8 @@ mod clients;
 mod cosign_key;
 mod cosign_keyless;
 mod faults;
+mod notary_infra;
+mod notary_support;
 mod oci_push;
 mod pull;
 mod sigstore_conformance;
