@@ -16,6 +16,8 @@
 //! - `sigstore_signer`: a test-only Sigstore (Fulcio-like CA, CT log and Rekor keys, trusted
 //!   root) issuing keyless certificates, `.sig` layers and bundles; checked with
 //!   `pullgate verify-bundle`.
+//! - `sigstore_tsa`: a test-only RFC 3161 timestamp authority for that Sigstore (root, leaf
+//!   with critical EKU timeStamping, DER TimeStampResp over a signature at a chosen time).
 //! - `cosign_keyless`: the `cosign-keyless` trust source end to end: keyless `.sig` layers and
 //!   Sigstore bundles pushed to a real registry, pulls with skopeo, dockerd, ctr and podman
 //!   allowed or refused with the reason.
@@ -45,6 +47,7 @@ mod oci_push;
 mod pull;
 mod sigstore_conformance;
 mod sigstore_signer;
+mod sigstore_tsa;
 mod support;
 mod token_auth;
 mod trust_gate;
