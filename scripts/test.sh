@@ -18,6 +18,9 @@ declare -A NEED=(
   [wrk]=wrk
   [curl]=curl
   [openssl]=openssl
+  [notary]=notary
+  [notary-server]=notary
+  [notary-signer]=notary
 )
 missing=()
 for bin in "${!NEED[@]}"; do

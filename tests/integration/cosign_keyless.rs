@@ -4,7 +4,8 @@
 //! containerd's `ctr` and podman.
 //!
 //! The signatures are made by the test Sigstore in `sigstore_signer` (a Fulcio-like CA, a CT
-//! log and a Rekor key, trusted through a test `trusted_root.json`) and stored both ways cosign
+//! log key, Rekor v1 and v2 keys and an RFC 3161 timestamp authority from `sigstore_tsa`, all
+//! trusted through a test `trusted_root.json`) and stored both ways cosign
 //! stores them: a legacy `sha256-<hex>.sig` manifest whose layer carries the certificate and
 //! Rekor bundle annotations, and cosign v3 Sigstore bundles attached as referrers. The
 //! registry (distribution 2.8) has no referrers API, so bundles go under the referrers fallback
@@ -14,6 +15,10 @@
 //! index signed by a bundle at the index pulls whole with `skopeo copy --all`; refused with the
 //! reason in skopeo's output: unsigned, signed by another identity, evidence about another
 //! digest, a certificate expired when it was logged, an attestation instead of a signature;
+//! RFC 3161 timestamps as the trusted time (bundles logged Rekor v2 style, whose entries carry
+//! no integrated time): a certificate valid at the timestamp pulls; refused are a certificate
+//! expired at the timestamp, a timestamp from an authority the trusted root does not list, and
+//! a certificate expired at the timestamp although valid at a Rekor v1 integrated time;
 //! a `subject_regex` identity; dockerd, ctr and podman pull a bundle-signed image and show
 //! (where they print it) why an unsigned one is refused.
 
@@ -25,6 +30,7 @@ use crate::clients::{hosts_dir, logged, Containerd, Dockerd, Podman};
 use crate::cosign_key::{audited, payload, skopeo_copy};
 use crate::oci_push::*;
 use crate::sigstore_signer::*;
+use crate::sigstore_tsa::TestTsa;
 use crate::support::*;
 
 /// Every Docker Hub name must carry a keyless signature from trust source `sigstore`.
@@ -61,13 +67,20 @@ fn regex_identity() -> String {
 ///   `bundled`'s digest), attached to `misbound`;
 /// - `expired`: a bundle whose certificate expired ten minutes before it was logged;
 /// - `provenance`: a bundle by [`IDENTITY`] of a SLSA provenance statement;
-/// - `multi`: an amd64 + arm64 index with a bundle at the index digest only.
+/// - `multi`: an amd64 + arm64 index with a bundle at the index digest only;
+/// - `stamped`: a bundle by [`IDENTITY`] logged in Rekor v2 (no integrated time) with a
+///   timestamp from the trusted TSA inside the certificate's validity;
+/// - `stampexpired`: the same with a certificate that expired before the timestamp;
+/// - `stampforeign`: `stamped`'s shape, timestamped by a TSA the trusted root does not list;
+/// - `stamplogged`: a Rekor v1 entry whose signed integrated time is inside the certificate's
+///   validity, plus a trusted timestamp after the certificate expired.
 struct Lab {
     tmp: tempfile::TempDir,
     reg: Registry,
     root: PathBuf,
     sigsigned: TestImage,
     bundled: TestImage,
+    stamped: TestImage,
     misbound: TestImage,
     multi: TestIndex,
 }
@@ -93,6 +106,10 @@ impl Lab {
             "misbound",
             "expired",
             "provenance",
+            "stamped",
+            "stampexpired",
+            "stampforeign",
+            "stamplogged",
         ]
         .map(|n| (n, image(n)));
         push_image(&reg, &sigsigned, "library/sigsigned:1.0", &work);
@@ -194,6 +211,34 @@ impl Lab {
             &work,
         );
 
+        // Timestamped by a TSA at `now`: inside `trusted`'s validity, after `lapsed` expired.
+        let stranger_tsa = TestTsa::new("https://tsa.stranger.test/api/v1/timestamp");
+        let logged_inside = Log::V1 {
+            integrated_time: (now - time::Duration::minutes(15)).unix_timestamp(),
+        };
+        for (name, leaf, log, tsa) in [
+            ("stamped", &trusted, Log::V2, sigstore.tsa()),
+            ("stampexpired", &lapsed, Log::V2, sigstore.tsa()),
+            ("stampforeign", &trusted, Log::V2, &stranger_tsa),
+            ("stamplogged", &lapsed, logged_inside, sigstore.tsa()),
+        ] {
+            let img = other(name);
+            let b = sigstore.dsse_bundle_with(
+                leaf,
+                &img.manifest_digest,
+                COSIGN_SIGN,
+                log,
+                &[(tsa, now)],
+            );
+            push_bundles(
+                &reg,
+                &format!("library/{name}"),
+                &Subject::image(img),
+                &[(b, COSIGN_SIGN)],
+                &work,
+            );
+        }
+
         Lab {
             tmp,
             reg,
@@ -201,6 +246,7 @@ impl Lab {
             sigsigned,
             bundled,
             misbound: misbound.clone(),
+            stamped: other("stamped").clone(),
             multi,
         }
     }
@@ -245,7 +291,7 @@ fn assert_allowed_by_identity(pg: &Pullgate, image: &str, reference: &str) {
 }
 
 #[test]
-fn keyless_sig_and_bundle_signed_images_pull_with_skopeo_and_the_audit_names_the_identity() {
+fn keyless_sig_bundle_and_timestamped_images_pull_with_skopeo_and_the_audit_names_the_identity() {
     let lab = Lab::new();
     let pg = lab.pullgate("pg", &exact_identity());
     let cases = [
@@ -259,6 +305,8 @@ fn keyless_sig_and_bundle_signed_images_pull_with_skopeo_and_the_audit_names_the
             &lab.sigsigned,
         ),
         (format!("{}/bundled:1.0", pg.host()), &lab.bundled),
+        // Its only trusted time is the RFC 3161 timestamp.
+        (format!("{}/stamped:1.0", pg.host()), &lab.stamped),
     ];
     for (i, (src, img)) in cases.iter().enumerate() {
         let out = lab.tmp.path().join(format!("out{i}"));
@@ -273,18 +321,20 @@ fn keyless_sig_and_bundle_signed_images_pull_with_skopeo_and_the_audit_names_the
         &lab.sigsigned.manifest_digest,
     );
     assert_allowed_by_identity(&pg, "docker.io/library/bundled", "1.0");
+    assert_allowed_by_identity(&pg, "docker.io/library/stamped", "1.0");
 }
 
 #[test]
-fn skopeo_is_refused_unsigned_foreign_misbound_expired_and_attestation_only_images_with_the_reason()
-{
+fn skopeo_is_refused_unsigned_foreign_misbound_expired_untimely_and_attestation_only_images_with_the_reason(
+) {
     let lab = Lab::new();
     let pg = lab.pullgate("pg", &exact_identity());
     let misbound_sig = format!(
         ".sig: signature payload is for {} not {}",
         lab.bundled.manifest_digest, lab.misbound.manifest_digest
     );
-    let cases: [(&str, Vec<String>); 6] = [
+    let tsa_expired = format!("(tsa {TSA_URL}): leaf not valid at ");
+    let cases: [(&str, Vec<String>); 9] = [
         ("unsigned", vec![refused("unsigned", "no signature")]),
         (
             "stranger",
@@ -329,6 +379,33 @@ fn skopeo_is_refused_unsigned_foreign_misbound_expired_and_attestation_only_imag
                 "provenance",
                 &format!("bundle: an attestation ({SLSA}), not a signature"),
             )],
+        ),
+        // The timestamp is the only trusted time, and the certificate had expired by then.
+        (
+            "stampexpired",
+            vec![
+                refused("stampexpired", "bundle: certificate at "),
+                tsa_expired.clone(),
+            ],
+        ),
+        // A timestamp nobody trusted vouches for nothing, and a Rekor v2 entry has no time.
+        (
+            "stampforeign",
+            vec![
+                refused(
+                    "stampforeign",
+                    "bundle: no trusted time: no verified log integration time or RFC 3161 timestamp (timestamp: no trusted timestamp authority verifies the timestamp: ",
+                ),
+                format!("{TSA_URL}: token signer is not the authority's certificate"),
+            ],
+        ),
+        // Valid when logged, expired when timestamped: every trusted time must pass.
+        (
+            "stamplogged",
+            vec![
+                refused("stamplogged", "bundle: certificate at "),
+                tsa_expired.clone(),
+            ],
         ),
     ];
     for (image, wanted) in cases {

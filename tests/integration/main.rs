@@ -16,6 +16,8 @@
 //! - `sigstore_signer`: a test-only Sigstore (Fulcio-like CA, CT log and Rekor keys, trusted
 //!   root) issuing keyless certificates, `.sig` layers and bundles; checked with
 //!   `pullgate verify-bundle`.
+//! - `sigstore_tsa`: a test-only RFC 3161 timestamp authority for that Sigstore (root, leaf
+//!   with critical EKU timeStamping, DER TimeStampResp over a signature at a chosen time).
 //! - `cosign_keyless`: the `cosign-keyless` trust source end to end: keyless `.sig` layers and
 //!   Sigstore bundles pushed to a real registry, pulls with skopeo, dockerd, ctr and podman
 //!   allowed or refused with the reason.
@@ -26,6 +28,12 @@
 //! - `trust_gate`: the trust gate with pin files, end to end: enforce and warn mode with every
 //!   client, moved tags, indexes, broken and reloaded pin files, audit records, single flight,
 //!   client login and `pullgate verify`.
+//! - `notary_support`: Docker Content Trust infrastructure: the real notary-signer and
+//!   notary-server on loopback, and the real notary CLI publishing trust data (init with a
+//!   server-managed snapshot key, `targets/releases` delegations, signed tags).
+//! - `notary_infra`: sanity test of that infrastructure: every role served in notary's dialect
+//!   and URL layout, signed tags naming the exact manifest bytes, 404 for unpublished GUNs,
+//!   re-signing, and a stopped server refusing connections.
 
 mod api;
 mod cli;
@@ -33,10 +41,13 @@ mod clients;
 mod cosign_key;
 mod cosign_keyless;
 mod faults;
+mod notary_infra;
+mod notary_support;
 mod oci_push;
 mod pull;
 mod sigstore_conformance;
 mod sigstore_signer;
+mod sigstore_tsa;
 mod support;
 mod token_auth;
 mod trust_gate;

@@ -1,8 +1,10 @@
 //! A test-only Sigstore: a Fulcio-like certificate authority (a root and an intermediate CA),
-//! a certificate-transparency log key and a Rekor log key, all made in the test, and the
-//! `trusted_root.json` that trusts them (trust-formats.md §2.1).
+//! a certificate-transparency log key, a Rekor v1 log key (ECDSA P-256), a Rekor v2 log key
+//! (Ed25519) and an RFC 3161 timestamp authority (`sigstore_tsa`), all made in the test, and
+//! the `trusted_root.json` that trusts them (trust-formats.md §2.1).
 //!
-//! It stands in for Fulcio, the CT log and Rekor because none of them can run here: the real
+//! It stands in for Fulcio, the CT log, Rekor (v1 and v2, rekor-tiles) and Sigstore's
+//! timestamp authority because none of them can run here: the real
 //! services need OIDC tokens from a real identity provider, are reached over the internet (the
 //! test machine has no network but loopback), and a self-hosted stack (Trillian, MySQL,
 //! ctfe, Fulcio, Rekor) is far too heavy for a test. Nothing pullgate verifies talks to those
@@ -23,7 +25,15 @@
 //!   with a signed entry timestamp and an inclusion proof in a one-leaf tree whose checkpoint
 //!   (§2.5) the Rekor key signs;
 //! - v0.3 message-signature bundles of a `hashedrekord` entry, so the `.sig` entry format is
-//!   checked through `pullgate verify-bundle` too.
+//!   checked through `pullgate verify-bundle` too;
+//! - v0.3 DSSE bundles logged in Rekor v2 style (§2.6): a `hashedrekord` 0.0.2 entry over
+//!   SHA-256 of the PAE, an inclusion proof and a C2SP checkpoint whose origin is the log's
+//!   host, signed with Ed25519 — and no signed entry timestamp, no integrated time. Such an
+//!   entry proves the signature was logged but not *when*, so pullgate's only trusted time is
+//!   an RFC 3161 timestamp in `timestampVerificationData` (verify.rs: "no trusted time"
+//!   otherwise). That is the shape whose certificate check rests on the TSA alone, which is
+//!   why it is the one the TSA tests use; Rekor v1 entries (with a SET) can carry timestamps
+//!   too, and then the certificate must be valid at both times.
 //!
 //! The `#[test]`s here run what this module makes through `pullgate verify-bundle`, so a format
 //! mistake shows up here rather than as a refused pull in `cosign_keyless`.
@@ -54,12 +64,18 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 use x509_cert::{Certificate, TbsCertificate, Version};
 
+use crate::sigstore_tsa::TestTsa;
 use crate::support::*;
 
 pub(crate) const REKOR_URL: &str = "https://rekor.pullgate.test";
 /// The checkpoint origin: the log's host and a (made-up) Trillian tree ID.
 pub(crate) const CHECKPOINT_ORIGIN: &str = "rekor.pullgate.test - 1234";
 const REKOR_KEY_NAME: &str = "rekor.pullgate.test";
+/// The Rekor v2 log: its checkpoint origin is this URL's host (no tree ID).
+pub(crate) const REKOR2_URL: &str = "https://log2026.rekor.pullgate.test";
+const REKOR2_ORIGIN: &str = "log2026.rekor.pullgate.test";
+/// The trusted timestamp authority.
+pub(crate) const TSA_URL: &str = "https://tsa.pullgate.test/api/v1/timestamp";
 pub(crate) const CT_URL: &str = "https://ctfe.pullgate.test";
 pub(crate) const FULCIO_URL: &str = "https://fulcio.pullgate.test";
 /// The OIDC issuer the trusted identities name.
@@ -96,6 +112,20 @@ pub(crate) struct MiniSigstore {
     rekor_key: SigningKey,
     /// SHA-256 of the Rekor key's DER SPKI: `logID` / `logId.keyId`.
     rekor_log_id: [u8; 32],
+    rekor2_key: ed25519_dalek::SigningKey,
+    /// The C2SP note key ID of the Rekor v2 key, which is its `logId.keyId`.
+    rekor2_log_id: [u8; 32],
+    tsa: TestTsa,
+}
+
+/// Where a bundle's signature is logged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Log {
+    /// Rekor v1: a `dsse` 0.0.1 entry with a signed entry timestamp at this integrated time
+    /// (a trusted time) and an inclusion proof.
+    V1 { integrated_time: i64 },
+    /// Rekor v2: a `hashedrekord` 0.0.2 entry with an inclusion proof only (no trusted time).
+    V2,
 }
 
 /// A Fulcio-like leaf certificate and its private key.
@@ -124,6 +154,23 @@ fn p256_spki_der(key: &SigningKey) -> Vec<u8> {
         .unwrap()
         .as_bytes()
         .to_vec()
+}
+
+/// DER SPKI of an Ed25519 key: the fixed RFC 8410 prefix, then the 32 key bytes.
+fn ed25519_spki_der(key: &ed25519_dalek::SigningKey) -> Vec<u8> {
+    let prefix = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    [prefix.as_slice(), key.verifying_key().as_bytes()].concat()
+}
+
+/// A one-leaf tree's root hash (RFC 6962 leaf hash of the entry body).
+fn leaf_root_hash(body: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update([0u8])
+        .chain_update(body)
+        .finalize()
+        .into()
 }
 
 fn sign_der(key: &SigningKey, message: &[u8]) -> Vec<u8> {
@@ -199,6 +246,15 @@ impl MiniSigstore {
 
         let ct_key = SigningKey::random(&mut rand_core::OsRng);
         let rekor_key = SigningKey::random(&mut rand_core::OsRng);
+        let rekor2_key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        // C2SP signed-note key ID: SHA-256(name ‖ "\n" ‖ 0x01 (Ed25519) ‖ public key); its
+        // first four bytes are the checkpoint signature's key hint.
+        let rekor2_log_id: [u8; 32] = Sha256::new()
+            .chain_update(REKOR2_ORIGIN.as_bytes())
+            .chain_update([b'\n', 0x01])
+            .chain_update(rekor2_key.verifying_key().as_bytes())
+            .finalize()
+            .into();
         MiniSigstore {
             root_der: root.der().to_vec(),
             intermediate_der: inter.der().to_vec(),
@@ -213,26 +269,44 @@ impl MiniSigstore {
             ct_key,
             rekor_log_id: Sha256::digest(p256_spki_der(&rekor_key)).into(),
             rekor_key,
+            rekor2_key,
+            rekor2_log_id,
+            tsa: TestTsa::new(TSA_URL),
         }
     }
 
-    /// `trusted_root.json` (v0.1 media type) trusting this CA, CT log and Rekor.
+    /// The timestamp authority the trusted root trusts.
+    pub(crate) fn tsa(&self) -> &TestTsa {
+        &self.tsa
+    }
+
+    /// `trusted_root.json` (v0.1 media type) trusting this CA, CT log, both Rekor logs and
+    /// the TSA.
     pub(crate) fn trusted_root(&self) -> Value {
-        let log = |url: &str, key: &SigningKey, id: &[u8; 32]| {
+        let log = |url: &str, spki: Vec<u8>, details: &str, id: &[u8; 32]| {
             json!({
                 "baseUrl": url,
                 "hashAlgorithm": "SHA2_256",
                 "publicKey": {
-                    "rawBytes": STANDARD.encode(p256_spki_der(key)),
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "rawBytes": STANDARD.encode(spki),
+                    "keyDetails": details,
                     "validFor": { "start": TRUSTED_SINCE },
                 },
                 "logId": { "keyId": STANDARD.encode(id) },
             })
         };
+        let p256 = "PKIX_ECDSA_P256_SHA_256";
         json!({
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [log(REKOR_URL, &self.rekor_key, &self.rekor_log_id)],
+            "tlogs": [
+                log(REKOR_URL, p256_spki_der(&self.rekor_key), p256, &self.rekor_log_id),
+                log(
+                    REKOR2_URL,
+                    ed25519_spki_der(&self.rekor2_key),
+                    "PKIX_ED25519",
+                    &self.rekor2_log_id,
+                ),
+            ],
             "certificateAuthorities": [{
                 "subject": { "organization": "pullgate.test", "commonName": "pullgate test sigstore" },
                 "uri": FULCIO_URL,
@@ -242,8 +316,8 @@ impl MiniSigstore {
                 ] },
                 "validFor": { "start": TRUSTED_SINCE },
             }],
-            "ctlogs": [log(CT_URL, &self.ct_key, &self.ct_log_id)],
-            "timestampAuthorities": [],
+            "ctlogs": [log(CT_URL, p256_spki_der(&self.ct_key), p256, &self.ct_log_id)],
+            "timestampAuthorities": [self.tsa.authority()],
         })
     }
 
@@ -402,11 +476,7 @@ impl MiniSigstore {
             hex::encode(self.rekor_log_id),
         );
         let set = sign_der(&self.rekor_key, promise.as_bytes());
-        let root_hash: [u8; 32] = Sha256::new()
-            .chain_update([0u8])
-            .chain_update(&body)
-            .finalize()
-            .into();
+        let root_hash = leaf_root_hash(&body);
         let note = format!("{CHECKPOINT_ORIGIN}\n1\n{}\n", STANDARD.encode(root_hash));
         let mut hinted = self.rekor_log_id[..4].to_vec();
         hinted.extend(sign_der(&self.rekor_key, note.as_bytes()));
@@ -498,6 +568,26 @@ impl MiniSigstore {
         predicate_type: &str,
         integrated_time: i64,
     ) -> Vec<u8> {
+        self.dsse_bundle_with(
+            leaf,
+            subject,
+            predicate_type,
+            Log::V1 { integrated_time },
+            &[],
+        )
+    }
+
+    /// Like [`MiniSigstore::dsse_bundle`], logged as `log` says, with one RFC 3161 timestamp
+    /// over the DSSE signature per `(authority, genTime)` in `timestamps`
+    /// (`verificationMaterial.timestampVerificationData.rfc3161Timestamps`).
+    pub(crate) fn dsse_bundle_with(
+        &self,
+        leaf: &Leaf,
+        subject: &str,
+        predicate_type: &str,
+        log: Log,
+        timestamps: &[(&TestTsa, OffsetDateTime)],
+    ) -> Vec<u8> {
         let hex = subject.strip_prefix("sha256:").expect("a sha256 digest");
         let statement = Self::statement(hex, predicate_type);
         let pae = [
@@ -506,18 +596,28 @@ impl MiniSigstore {
         ]
         .concat();
         let signature = sign_der(&leaf.key, &pae);
-        let body = json!({
-            "apiVersion": "0.0.1",
-            "kind": "dsse",
-            "spec": {
-                "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&statement) },
-                "signatures": [{
-                    "signature": STANDARD.encode(&signature),
-                    "verifier": STANDARD.encode(&leaf.pem),
-                }],
-            },
-        });
-        let entry = self.log("dsse", body, integrated_time);
+        let tlog_entry = match log {
+            Log::V1 { integrated_time } => {
+                let body = json!({
+                    "apiVersion": "0.0.1",
+                    "kind": "dsse",
+                    "spec": {
+                        "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&statement) },
+                        "signatures": [{
+                            "signature": STANDARD.encode(&signature),
+                            "verifier": STANDARD.encode(&leaf.pem),
+                        }],
+                    },
+                });
+                self.v1_entry(&self.log("dsse", body, integrated_time))
+            }
+            // Rekor v2 logs DSSE as a hashedrekord over the PAE's digest (§2.6).
+            Log::V2 => self.rekor2_entry(leaf, Sha256::digest(&pae).into(), &signature),
+        };
+        let timestamps: Vec<Vec<u8>> = timestamps
+            .iter()
+            .map(|(tsa, at)| tsa.timestamp(&signature, *at))
+            .collect();
         let content = json!({
             "dsseEnvelope": {
                 "payload": STANDARD.encode(&statement),
@@ -525,7 +625,7 @@ impl MiniSigstore {
                 "signatures": [{ "sig": STANDARD.encode(&signature), "keyid": "" }],
             },
         });
-        self.bundle(leaf, &entry, content)
+        self.bundle(leaf, tlog_entry, &timestamps, content)
     }
 
     /// A v0.3 message-signature bundle for `artifact` signed by `leaf`, logged as the same
@@ -547,15 +647,56 @@ impl MiniSigstore {
                 "signature": STANDARD.encode(&signature),
             },
         });
-        self.bundle(leaf, &entry, content)
+        self.bundle(leaf, self.v1_entry(&entry), &[], content)
     }
 
-    fn bundle(&self, leaf: &Leaf, entry: &LogEntry, content: Value) -> Vec<u8> {
-        let mut bundle = json!({
-            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "verificationMaterial": {
-                "certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
-                "tlogEntries": [{
+    /// A Rekor v2 entry (rekor-tiles, §2.6) for `signature` over the SHA-256 `digest` by
+    /// `leaf`, at index 0 of a fresh one-leaf tree: `hashedrekord` 0.0.2 body (JCS: keys
+    /// sorted, as serde_json writes them), inclusion proof and a checkpoint whose origin is
+    /// the log's host, signed with the log's Ed25519 key. No SET, no integrated time.
+    fn rekor2_entry(&self, leaf: &Leaf, digest: [u8; 32], signature: &[u8]) -> Value {
+        let body = serde_json::to_vec(&json!({
+            "apiVersion": "0.0.2",
+            "kind": "hashedrekord",
+            "spec": { "hashedRekordV002": {
+                "data": { "algorithm": "SHA2_256", "digest": STANDARD.encode(digest) },
+                "signature": {
+                    "content": STANDARD.encode(signature),
+                    "verifier": {
+                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                        "x509Certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
+                    },
+                },
+            } },
+        }))
+        .unwrap();
+        let root_hash = leaf_root_hash(&body);
+        let note = format!("{REKOR2_ORIGIN}\n1\n{}\n", STANDARD.encode(root_hash));
+        let sig = ed25519_dalek::Signer::sign(&self.rekor2_key, note.as_bytes());
+        let mut hinted = self.rekor2_log_id[..4].to_vec();
+        hinted.extend(sig.to_bytes());
+        let checkpoint = format!(
+            "{note}\n\u{2014} {REKOR2_ORIGIN} {}\n",
+            STANDARD.encode(hinted)
+        );
+        json!({
+            "logIndex": "0",
+            "logId": { "keyId": STANDARD.encode(self.rekor2_log_id) },
+            "kindVersion": { "kind": "hashedrekord", "version": "0.0.2" },
+            "inclusionProof": {
+                "logIndex": "0",
+                "rootHash": STANDARD.encode(root_hash),
+                "treeSize": "1",
+                "hashes": [],
+                "checkpoint": { "envelope": checkpoint },
+            },
+            "canonicalizedBody": STANDARD.encode(&body),
+        })
+    }
+
+    /// A Rekor v1 entry as a bundle's `tlogEntries[]` item: SET and inclusion proof.
+    fn v1_entry(&self, entry: &LogEntry) -> Value {
+        json!({
                     "logIndex": "0",
                     "logId": { "keyId": STANDARD.encode(self.rekor_log_id) },
                     "kindVersion": { "kind": entry.kind, "version": "0.0.1" },
@@ -569,8 +710,30 @@ impl MiniSigstore {
                         "checkpoint": { "envelope": entry.checkpoint },
                     },
                     "canonicalizedBody": STANDARD.encode(&entry.body),
-                }],
-            },
+        })
+    }
+
+    fn bundle(
+        &self,
+        leaf: &Leaf,
+        tlog_entry: Value,
+        timestamps: &[Vec<u8>],
+        content: Value,
+    ) -> Vec<u8> {
+        let mut material = json!({
+            "certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
+            "tlogEntries": [tlog_entry],
+        });
+        if !timestamps.is_empty() {
+            let signed: Vec<Value> = timestamps
+                .iter()
+                .map(|t| json!({ "signedTimestamp": STANDARD.encode(t) }))
+                .collect();
+            material["timestampVerificationData"] = json!({ "rfc3161Timestamps": signed });
+        }
+        let mut bundle = json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": material,
         });
         bundle
             .as_object_mut()
@@ -695,4 +858,102 @@ fn bundles_from_the_test_sigstore_pass_pullgate_verify_bundle_and_tampering_fail
         out.contains("no transparency log entry from a trusted log"),
         "{out}"
     );
+}
+
+#[test]
+fn rfc3161_timestamps_from_the_test_tsa_are_the_trusted_time_for_rekor_v2_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sigstore = MiniSigstore::new();
+    let root = tmp.path().join("trusted_root.json");
+    sigstore.write_trusted_root(&root);
+    let now = just_now();
+    let digest = digest_of(b"some image manifest");
+    let tsa = sigstore.tsa();
+    let stamped = now - time::Duration::minutes(2);
+    let valid = sigstore.leaf(IDENTITY, ISSUER, now - time::Duration::minutes(5));
+    // Expired eight minutes before the TSA saw its signature.
+    let expired = sigstore.leaf_valid(
+        IDENTITY,
+        ISSUER,
+        now - time::Duration::minutes(30),
+        now - time::Duration::minutes(10),
+    );
+    let run = |bundle: &[u8]| verify_bundle(tmp.path(), bundle, &root, IDENTITY, &digest);
+    let tsa_time = format!(
+        "{} (tsa {TSA_URL})",
+        pullgate::clock::rfc3339_millis(stamped)
+    );
+
+    // Rekor v2 entry + timestamp inside the certificate's validity: the TSA time is the one
+    // trusted time.
+    let bundle =
+        sigstore.dsse_bundle_with(&valid, &digest, COSIGN_SIGN, Log::V2, &[(tsa, stamped)]);
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(0), "Rekor v2 + TSA:\n{out}");
+    assert!(out.contains(&format!("at {tsa_time}")), "{out}");
+    assert!(
+        !out.contains("rekor"),
+        "a Rekor v2 entry gave a time:\n{out}"
+    );
+
+    // The same entry without a timestamp has no trusted time at all.
+    let bundle = sigstore.dsse_bundle_with(&valid, &digest, COSIGN_SIGN, Log::V2, &[]);
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no trusted time"), "{out}");
+
+    // A certificate already expired at genTime.
+    let bundle =
+        sigstore.dsse_bundle_with(&expired, &digest, COSIGN_SIGN, Log::V2, &[(tsa, stamped)]);
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "certificate at {}",
+            pullgate::clock::rfc3339_millis(stamped)
+        )) && out.contains(&format!("(tsa {TSA_URL}): leaf not valid at")),
+        "{out}"
+    );
+
+    // A timestamp from an authority the trusted root does not list adds no time.
+    let stranger = TestTsa::new("https://tsa.stranger.test/api/v1/timestamp");
+    let bundle = sigstore.dsse_bundle_with(
+        &valid,
+        &digest,
+        COSIGN_SIGN,
+        Log::V2,
+        &[(&stranger, stamped)],
+    );
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("no trusted time")
+            && out.contains("no trusted timestamp authority verifies the timestamp"),
+        "{out}"
+    );
+
+    // Rekor v1 with a signed entry timestamp inside the validity *and* a timestamp: both
+    // times are trusted, and the certificate must hold at each.
+    let logged = (now - time::Duration::minutes(15)).unix_timestamp();
+    let v1 = Log::V1 {
+        integrated_time: logged,
+    };
+    let bundle = sigstore.dsse_bundle_with(&expired, &digest, COSIGN_SIGN, v1, &[(tsa, stamped)]);
+    let (code, out) = run(&bundle);
+    assert_eq!(
+        code,
+        Some(1),
+        "a valid log time rescued an expired one:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("(tsa {TSA_URL}): leaf not valid at")),
+        "{out}"
+    );
+    // Without the timestamp the log time alone passes: the refusal above is the TSA's.
+    let bundle = sigstore.dsse_bundle_with(&expired, &digest, COSIGN_SIGN, v1, &[]);
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(0), "{out}");
+    let bundle = sigstore.dsse_bundle(&valid, &digest, COSIGN_SIGN, now.unix_timestamp());
+    let (code, out) = run(&bundle);
+    assert_eq!(code, Some(0), "{out}");
 }
