@@ -34,6 +34,9 @@
 //! - `notary_infra`: sanity test of that infrastructure: every role served in notary's dialect
 //!   and URL layout, signed tags naming the exact manifest bytes, 404 for unpublished GUNs,
 //!   re-signing, and a stopped server refusing connections.
+//! - `notary_trust`: the `notary` trust source end to end: trust data published with the
+//!   real notary CLI, pulls with skopeo, dockerd and ctr allowed or refused with the reason,
+//!   re-signing, a stopped notary server, root pinning and first use.
 
 mod api;
 mod cli;
@@ -43,6 +46,7 @@ mod cosign_keyless;
 mod faults;
 mod notary_infra;
 mod notary_support;
+mod notary_trust;
 mod oci_push;
 mod pull;
 mod sigstore_conformance;
