@@ -61,7 +61,8 @@ fn regex_identity() -> String {
 ///   `bundled`'s digest), attached to `misbound`;
 /// - `expired`: a bundle whose certificate expired ten minutes before it was logged;
 /// - `provenance`: a bundle by [`IDENTITY`] of a SLSA provenance statement;
-/// - `multi`: an amd64 + arm64 index with a bundle at the index digest only.
+/// - `multi`: an amd64 + arm64 index with a bundle at the index digest only;
+/// - `apart`: a bundle by [`IDENTITY`] attached in the repository [`SIGS`] only.
 struct Lab {
     tmp: tempfile::TempDir,
     reg: Registry,
@@ -70,7 +71,12 @@ struct Lab {
     bundled: TestImage,
     misbound: TestImage,
     multi: TestIndex,
+    provenance: TestImage,
+    apart: TestImage,
 }
+
+/// Where `apart`'s bundle is, as a rule's `signature_repository` names it.
+const SIGS: &str = "docker.io/acme/sigs";
 
 impl Lab {
     fn new() -> Lab {
@@ -93,6 +99,7 @@ impl Lab {
             "misbound",
             "expired",
             "provenance",
+            "apart",
         ]
         .map(|n| (n, image(n)));
         push_image(&reg, &sigsigned, "library/sigsigned:1.0", &work);
@@ -193,6 +200,15 @@ impl Lab {
             &[bundle(&trusted, &multi.index_digest, COSIGN_SIGN)],
             &work,
         );
+        // COSIGN_REPOSITORY=.../acme/sigs: the bundle and its fallback tag live there.
+        let apart = other("apart");
+        push_bundles(
+            &reg,
+            "acme/sigs",
+            &Subject::image(apart),
+            &[bundle(&trusted, &apart.manifest_digest, COSIGN_SIGN)],
+            &work,
+        );
 
         Lab {
             tmp,
@@ -202,15 +218,22 @@ impl Lab {
             bundled,
             misbound: misbound.clone(),
             multi,
+            provenance: provenance.clone(),
+            apart: apart.clone(),
         }
     }
 
     /// pullgate in `TMP/NAME` mirroring the registry as Docker Hub, with the test trusted root
     /// and `identities` as trust source `sigstore`, and [`HUB_RULE`].
     fn pullgate(&self, name: &str, identities: &str) -> Pullgate {
+        self.pullgate_with(name, identities, "")
+    }
+
+    /// Like [`Lab::pullgate`] with `rule_extra` (TOML lines) added to the rule.
+    fn pullgate_with(&self, name: &str, identities: &str, rule_extra: &str) -> Pullgate {
         let dir = self.tmp.path().join(name);
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"sigstore\"\nkind = \"cosign-keyless\"\ntrusted_root = \"{}\"\n{identities}\n\n{HUB_RULE}\n[typosquat]\nmode = \"off\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"sigstore\"\nkind = \"cosign-keyless\"\ntrusted_root = \"{}\"\n{identities}\n\n{HUB_RULE}{rule_extra}\n[typosquat]\nmode = \"off\"\n",
             dir.join("audit.jsonl").display(),
             registry_toml("docker.io", &self.reg.url, true, ""),
             self.root.display(),
@@ -327,7 +350,7 @@ fn skopeo_is_refused_unsigned_foreign_misbound_expired_and_attestation_only_imag
             "provenance",
             vec![refused(
                 "provenance",
-                &format!("bundle: an attestation ({SLSA}), not a signature"),
+                &format!("bundle: an attestation ({SLSA}), not a signature: this rule does not accept that predicate type"),
             )],
         ),
     ];
@@ -351,6 +374,61 @@ fn skopeo_is_refused_unsigned_foreign_misbound_expired_and_attestation_only_imag
         let last = recs.last().expect("the refusal was not audited");
         assert_eq!(last["decision"], "deny", "{last}");
     }
+}
+
+#[test]
+fn an_attestation_counts_only_for_a_rule_that_lists_its_predicate_type() {
+    let lab = Lab::new();
+    let pg = lab.pullgate_with(
+        "pg",
+        &exact_identity(),
+        &format!("predicate_types = [\"{SLSA}\"]\n"),
+    );
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/provenance:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.provenance);
+    assert_allowed_by_identity(&pg, "docker.io/library/provenance", "1.0");
+    // The default pullgate refusing the same image is covered above, with its reason.
+}
+
+#[test]
+fn a_bundle_in_another_repository_counts_only_where_the_rule_says_signatures_are() {
+    let lab = Lab::new();
+    let pg = lab.pullgate("pg", &exact_identity());
+    let r = skopeo_copy(
+        &format!("{}/apart:1.0", pg.host()),
+        &lab.tmp.path().join("refused"),
+        &[],
+    );
+    assert!(!r.ok, "pulled without signature_repository:\n{}", r.text());
+    let want = refused("apart", "no signature");
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
+
+    let pg = lab.pullgate_with(
+        "pg-sigs",
+        &exact_identity(),
+        &format!("signature_repository = \"{SIGS}\"\n"),
+    );
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/apart:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.apart);
+    assert_allowed_by_identity(&pg, "docker.io/library/apart", "1.0");
+    let recs = audited(&pg, "docker.io/library/apart", "1.0");
+    let reasons = recs.last().expect("audited")["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("keyless bundle in {SIGS}")),
+        "{reasons}"
+    );
+    let r = skopeo_copy(
+        &format!("{}/bundled:1.0", pg.host()),
+        &lab.tmp.path().join("own"),
+        &[],
+    );
+    assert!(!r.ok, "pulled on a bundle outside {SIGS}:\n{}", r.text());
+    let want = refused("bundled", &format!("no signature in {SIGS}"));
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
 }
 
 #[test]
