@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use spki::EncodePublicKey as _;
 
 use crate::oci_push::*;
-use crate::sigstore_signer::{MiniSigstore, COSIGN_SIGN, IN_TOTO};
+use crate::sigstore_signer::{just_now, MiniSigstore, COSIGN_SIGN, IN_TOTO};
 use crate::support::*;
 
 /// Every Docker Hub name must carry a signature by the `acme` key.
@@ -110,7 +110,8 @@ pub(crate) fn payload(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
 /// (carrying `signed`'s valid signature, which names `signed`'s digest), `multi` (an index,
 /// signed at the index digest only), `elsewhere` (signed by `key`, the signature stored in
 /// the repository [`SIGS`] only), `bundled` (a cosign v3 key-signed bundle by `key` under the
-/// referrers fallback tag) and `strangebundle` (the same by `attacker`).
+/// referrers fallback tag), `strangebundle` (the same by `attacker`) and `logged` (a key-signed
+/// bundle by `key` logged in the test Sigstore's Rekor, whose trusted root is `root`).
 struct Lab {
     tmp: tempfile::TempDir,
     reg: Registry,
@@ -120,6 +121,8 @@ struct Lab {
     multi: TestIndex,
     elsewhere: TestImage,
     bundled: TestImage,
+    logged: TestImage,
+    root: PathBuf,
 }
 
 /// The repository holding `elsewhere`'s signature, as a rule's `signature_repository` names it.
@@ -140,6 +143,10 @@ impl Lab {
         let elsewhere = TestImage::oci("signed, the signature kept apart", "amd64", 0);
         let bundled = TestImage::oci("signed with a cosign v3 key bundle", "amd64", 0);
         let strangebundle = TestImage::oci("a stranger's key bundle", "amd64", 0);
+        let logged = TestImage::oci("a logged key bundle", "amd64", 0);
+        let sigstore = MiniSigstore::new();
+        let root = tmp.path().join("trusted_root.json");
+        sigstore.write_trusted_root(&root);
         let lab = Lab {
             tmp,
             reg,
@@ -149,6 +156,8 @@ impl Lab {
             multi,
             elsewhere,
             bundled,
+            logged,
+            root,
         };
         let work = lab.tmp.path().join("uploads");
         std::fs::create_dir_all(&work).unwrap();
@@ -161,6 +170,7 @@ impl Lab {
         lab.push_image(&lab.elsewhere, "library/elsewhere:1.0");
         lab.push_image(&lab.bundled, "library/bundled:1.0");
         lab.push_image(&strangebundle, "library/strangebundle:1.0");
+        lab.push_image(&lab.logged, "library/logged:1.0");
 
         let sign = |k: &CosignKey, repo: &str, digest: &str| {
             let p = payload(&host, repo, digest);
@@ -227,6 +237,19 @@ impl Lab {
             &[(attacker.bundle(&strangebundle.manifest_digest), COSIGN_SIGN)],
             &work,
         );
+        let logged = sigstore.key_dsse_bundle(
+            &lab.key.sk,
+            &lab.logged.manifest_digest,
+            COSIGN_SIGN,
+            just_now().unix_timestamp(),
+        );
+        push_bundles(
+            &lab.reg,
+            "library/logged",
+            &Subject::image(&lab.logged),
+            &[(logged, COSIGN_SIGN)],
+            &work,
+        );
         lab
     }
 
@@ -240,14 +263,15 @@ impl Lab {
 
     /// pullgate mirroring the registry as Docker Hub, trusting `key` as source `acme`.
     fn pullgate(&self) -> Pullgate {
-        self.pullgate_with("pg", "")
+        self.pullgate_with("pg", "", "")
     }
 
-    /// Like [`Lab::pullgate`], in `TMP/NAME`, with `rule_extra` (TOML lines) added to the rule.
-    fn pullgate_with(&self, name: &str, rule_extra: &str) -> Pullgate {
+    /// Like [`Lab::pullgate`], in `TMP/NAME`, with `trust_extra` and `rule_extra` (TOML
+    /// lines) added to the trust source and the rule.
+    fn pullgate_with(&self, name: &str, trust_extra: &str, rule_extra: &str) -> Pullgate {
         let dir = self.tmp.path().join(name);
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"{}\"]\n\n{HUB_RULE}{rule_extra}\n[typosquat]\nmode = \"off\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"{}\"]\n{trust_extra}\n{HUB_RULE}{rule_extra}\n[typosquat]\nmode = \"off\"\n",
             dir.join("audit.jsonl").display(),
             registry_toml("docker.io", &self.reg.url, true, ""),
             self.key.public.display(),
@@ -399,7 +423,11 @@ fn signatures_in_another_repository_count_only_where_the_rule_says_they_are() {
     let want = refused("elsewhere", "no signature");
     assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
 
-    let pg = lab.pullgate_with("pg-sigs", &format!("signature_repository = \"{SIGS}\"\n"));
+    let pg = lab.pullgate_with(
+        "pg-sigs",
+        "",
+        &format!("signature_repository = \"{SIGS}\"\n"),
+    );
     let out = lab.tmp.path().join("out");
     let r = skopeo_copy(&format!("{}/elsewhere:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
@@ -416,5 +444,46 @@ fn signatures_in_another_repository_count_only_where_the_rule_says_they_are() {
     );
     assert!(!r.ok, "pulled on a signature outside {SIGS}:\n{}", r.text());
     let want = refused("signed", &format!("no signature in {SIGS}"));
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
+}
+
+#[test]
+fn with_a_trusted_root_a_key_signed_bundle_must_be_logged() {
+    let lab = Lab::new();
+    // Without a trusted root the key's signature is what counts: both bundles verify.
+    let pg = lab.pullgate();
+    for (image, img) in [("logged", &lab.logged), ("bundled", &lab.bundled)] {
+        let out = lab.tmp.path().join(format!("plain-{image}"));
+        let r = skopeo_copy(&format!("{}/{image}:1.0", pg.host()), &out, &[]);
+        assert!(r.ok, "{image}: {}\npullgate log:\n{}", r.text(), pg.log());
+        assert_dir_has_image(&out, img);
+    }
+    let pg = lab.pullgate_with(
+        "pg-root",
+        &format!("trusted_root = \"{}\"\n", lab.root.display()),
+        "",
+    );
+    let out = lab.tmp.path().join("logged");
+    let r = skopeo_copy(&format!("{}/logged:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.logged);
+    let recs = audited(&pg, "docker.io/library/logged", "1.0");
+    let last = recs.last().expect("the pull was not audited");
+    assert_eq!(
+        last["signers"],
+        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
+        "{last}"
+    );
+    // The unlogged bundle no longer suffices.
+    let r = skopeo_copy(
+        &format!("{}/bundled:1.0", pg.host()),
+        &lab.tmp.path().join("unlogged"),
+        &[],
+    );
+    assert!(!r.ok, "an unlogged bundle was accepted:\n{}", r.text());
+    let want = refused(
+        "bundled",
+        "bundle: no transparency log entry from a trusted log",
+    );
     assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
 }

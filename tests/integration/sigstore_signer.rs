@@ -498,6 +498,49 @@ impl MiniSigstore {
         predicate_type: &str,
         integrated_time: i64,
     ) -> Vec<u8> {
+        let material = json!({ "certificate": { "rawBytes": STANDARD.encode(&leaf.der) } });
+        self.dsse(
+            &leaf.key,
+            &leaf.pem,
+            material,
+            subject,
+            predicate_type,
+            integrated_time,
+        )
+    }
+
+    /// Like [`MiniSigstore::dsse_bundle`], signed with the managed key `key` as cosign v3
+    /// `sign --key` does with the transparency log: the log entry names the public key, the
+    /// bundle carries only a key hint.
+    pub(crate) fn key_dsse_bundle(
+        &self,
+        key: &SigningKey,
+        subject: &str,
+        predicate_type: &str,
+        integrated_time: i64,
+    ) -> Vec<u8> {
+        let spki = p256_spki_der(key);
+        let material = json!({ "publicKey": { "hint": STANDARD.encode(Sha256::digest(&spki)) } });
+        let verifier = pem("PUBLIC KEY", &spki);
+        self.dsse(
+            key,
+            &verifier,
+            material,
+            subject,
+            predicate_type,
+            integrated_time,
+        )
+    }
+
+    fn dsse(
+        &self,
+        key: &SigningKey,
+        verifier_pem: &str,
+        material: Value,
+        subject: &str,
+        predicate_type: &str,
+        integrated_time: i64,
+    ) -> Vec<u8> {
         let hex = subject.strip_prefix("sha256:").expect("a sha256 digest");
         let statement = Self::statement(hex, predicate_type);
         let pae = [
@@ -505,7 +548,7 @@ impl MiniSigstore {
             &statement,
         ]
         .concat();
-        let signature = sign_der(&leaf.key, &pae);
+        let signature = sign_der(key, &pae);
         let body = json!({
             "apiVersion": "0.0.1",
             "kind": "dsse",
@@ -513,7 +556,7 @@ impl MiniSigstore {
                 "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&statement) },
                 "signatures": [{
                     "signature": STANDARD.encode(&signature),
-                    "verifier": STANDARD.encode(&leaf.pem),
+                    "verifier": STANDARD.encode(verifier_pem),
                 }],
             },
         });
@@ -525,7 +568,7 @@ impl MiniSigstore {
                 "signatures": [{ "sig": STANDARD.encode(&signature), "keyid": "" }],
             },
         });
-        self.bundle(leaf, &entry, content)
+        self.bundle(material, &entry, content)
     }
 
     /// A v0.3 message-signature bundle for `artifact` signed by `leaf`, logged as the same
@@ -547,14 +590,15 @@ impl MiniSigstore {
                 "signature": STANDARD.encode(&signature),
             },
         });
-        self.bundle(leaf, &entry, content)
+        let material = json!({ "certificate": { "rawBytes": STANDARD.encode(&leaf.der) } });
+        self.bundle(material, &entry, content)
     }
 
-    fn bundle(&self, leaf: &Leaf, entry: &LogEntry, content: Value) -> Vec<u8> {
+    /// A v0.3 bundle: `material` (certificate or public key), `entry`, then `content`.
+    fn bundle(&self, material: Value, entry: &LogEntry, content: Value) -> Vec<u8> {
         let mut bundle = json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
-                "certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
                 "tlogEntries": [{
                     "logIndex": "0",
                     "logId": { "keyId": STANDARD.encode(self.rekor_log_id) },
@@ -572,6 +616,10 @@ impl MiniSigstore {
                 }],
             },
         });
+        bundle["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .extend(material.as_object().unwrap().clone());
         bundle
             .as_object_mut()
             .unwrap()
