@@ -69,7 +69,7 @@ pub enum CosignKeySetupError {
 
 /// Why one signature layer does not vouch for the manifest.
 #[derive(Debug, thiserror::Error)]
-enum LayerFailure {
+pub enum LayerFailure {
     #[error(transparent)]
     Layer(#[from] LayerError),
     /// No trusted key verifies the signature over the payload: another key made it, or the
@@ -189,11 +189,16 @@ impl CosignKeySource {
             note,
         ))
     }
+}
+
+impl Checker for CosignKeySource {
+    type Proof = KeyId;
+    type LayerError = LayerFailure;
 
     /// Checks one layer: payload blob, signature by a trusted key, then the signed payload.
-    async fn check_sig_layer(
+    async fn check_layer<S: Store + Sync>(
         &self,
-        store: &(impl Store + Sync),
+        store: &S,
         layer: &sig_tag::SignatureLayer,
         digest: &Digest,
     ) -> Result<KeyId, LayerFailure> {
@@ -208,21 +213,6 @@ impl CosignKeySource {
             .ok_or(LayerFailure::UntrustedKey)?;
         simple_signing::check(&payload, digest)?;
         Ok(key.id().clone())
-    }
-}
-
-impl Checker for CosignKeySource {
-    type Proof = KeyId;
-
-    async fn check_layer<S: Store + Sync>(
-        &self,
-        store: &S,
-        layer: &sig_tag::SignatureLayer,
-        digest: &Digest,
-    ) -> Result<KeyId, String> {
-        self.check_sig_layer(store, layer, digest)
-            .await
-            .map_err(|e| e.to_string())
     }
 
     /// A key-signed bundle (cosign v3 `sign --key`): the content signed by a trusted key, then,

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use spki::EncodePublicKey as _;
 
 use crate::oci_push::*;
-use crate::sigstore_signer::{just_now, MiniSigstore, COSIGN_SIGN, IN_TOTO};
+use crate::sigstore_signer::{just_now, pae, MiniSigstore, COSIGN_SIGN, IN_TOTO};
 use crate::support::*;
 
 /// Every Docker Hub name must carry a signature by the `acme` key.
@@ -71,11 +71,6 @@ impl CosignKey {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
         let statement = MiniSigstore::statement(hex, COSIGN_SIGN);
-        let pae = [
-            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).as_bytes(),
-            &statement,
-        ]
-        .concat();
         let der = p256::PublicKey::from(self.sk.verifying_key())
             .to_public_key_der()
             .unwrap();
@@ -88,7 +83,7 @@ impl CosignKey {
             "dsseEnvelope": {
                 "payload": b64(&statement),
                 "payloadType": IN_TOTO,
-                "signatures": [{ "sig": self.sign(&pae), "keyid": "" }],
+                "signatures": [{ "sig": self.sign(&pae(&statement)), "keyid": "" }],
             },
         }))
         .unwrap()
@@ -299,6 +294,19 @@ pub(crate) fn audited(pg: &Pullgate, image: &str, reference: &str) -> Vec<Value>
         .collect()
 }
 
+/// The last audit record of `library/IMAGE:1.0`, which must say pulled on `key`'s signature.
+fn allowed_by(pg: &Pullgate, image: &str, reference: &str, key: &CosignKey) -> Value {
+    let recs = audited(pg, &format!("docker.io/library/{image}"), reference);
+    let last = recs.last().expect("the pull was not audited").clone();
+    assert_eq!(last["decision"], "allow", "{last}");
+    assert_eq!(
+        last["signers"],
+        json!([{"trust": "acme", "kind": "cosign-key", "identity": key.identity}]),
+        "{last}"
+    );
+    last
+}
+
 /// skopeo's message for a manifest pullgate refused under rule `hub`.
 fn refused(image: &str, reason: &str) -> String {
     format!("denied: pullgate: docker.io/library/{image}:1.0 denied by rule 'hub': no valid signature from acme; acme: {reason}")
@@ -322,14 +330,7 @@ fn a_cosign_signed_image_pulls_by_tag_and_digest_and_the_audit_names_the_key() {
         assert!(r.ok, "{src}:\n{}\npullgate log:\n{}", r.text(), pg.log());
         assert_dir_has_image(&out, &lab.signed);
     }
-    let recs = audited(&pg, "docker.io/library/signed", "1.0");
-    let last = recs.last().expect("the pull was not audited");
-    assert_eq!(last["decision"], "allow", "{last}");
-    assert_eq!(
-        last["signers"],
-        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
-        "{last}"
-    );
+    allowed_by(&pg, "signed", "1.0", &lab.key);
 }
 
 #[test]
@@ -397,14 +398,7 @@ fn a_key_signed_bundle_under_the_fallback_tag_pulls_and_the_audit_names_the_key(
     let r = skopeo_copy(&format!("{}/bundled:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &lab.bundled);
-    let recs = audited(&pg, "docker.io/library/bundled", "1.0");
-    let last = recs.last().expect("the pull was not audited");
-    assert_eq!(last["decision"], "allow", "{last}");
-    assert_eq!(
-        last["signers"],
-        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
-        "{last}"
-    );
+    let last = allowed_by(&pg, "bundled", "1.0", &lab.key);
     let reasons = last["reasons"].to_string();
     assert!(reasons.contains("bundle"), "{last}");
 }
@@ -432,9 +426,7 @@ fn signatures_in_another_repository_count_only_where_the_rule_says_they_are() {
     let r = skopeo_copy(&format!("{}/elsewhere:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &lab.elsewhere);
-    let recs = audited(&pg, "docker.io/library/elsewhere", "1.0");
-    let last = recs.last().expect("the pull was not audited");
-    assert_eq!(last["decision"], "allow", "{last}");
+    let last = allowed_by(&pg, "elsewhere", "1.0", &lab.key);
     assert!(last["reasons"].to_string().contains(SIGS), "{last}");
     // The image's own signature no longer counts: the rule says where signatures are.
     let r = skopeo_copy(
@@ -467,13 +459,7 @@ fn with_a_trusted_root_a_key_signed_bundle_must_be_logged() {
     let r = skopeo_copy(&format!("{}/logged:1.0", pg.host()), &out, &[]);
     assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
     assert_dir_has_image(&out, &lab.logged);
-    let recs = audited(&pg, "docker.io/library/logged", "1.0");
-    let last = recs.last().expect("the pull was not audited");
-    assert_eq!(
-        last["signers"],
-        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
-        "{last}"
-    );
+    allowed_by(&pg, "logged", "1.0", &lab.key);
     // The unlogged bundle no longer suffices.
     let r = skopeo_copy(
         &format!("{}/bundled:1.0", pg.host()),

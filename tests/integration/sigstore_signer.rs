@@ -126,6 +126,15 @@ fn p256_spki_der(key: &SigningKey) -> Vec<u8> {
         .to_vec()
 }
 
+/// The bytes a DSSE signature covers for an in-toto `statement` (PAE, trust-formats.md §2.8).
+pub(crate) fn pae(statement: &[u8]) -> Vec<u8> {
+    [
+        format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).as_bytes(),
+        statement,
+    ]
+    .concat()
+}
+
 fn sign_der(key: &SigningKey, message: &[u8]) -> Vec<u8> {
     let sig: Signature = key.sign(message);
     sig.to_der().as_bytes().to_vec()
@@ -543,12 +552,7 @@ impl MiniSigstore {
     ) -> Vec<u8> {
         let hex = subject.strip_prefix("sha256:").expect("a sha256 digest");
         let statement = Self::statement(hex, predicate_type);
-        let pae = [
-            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).as_bytes(),
-            &statement,
-        ]
-        .concat();
-        let signature = sign_der(key, &pae);
+        let signature = sign_der(key, &pae(&statement));
         let body = json!({
             "apiVersion": "0.0.1",
             "kind": "dsse",

@@ -64,7 +64,7 @@ pub enum KeylessSetupError {
 
 /// Why one `.sig` layer does not vouch for the manifest.
 #[derive(Debug, thiserror::Error)]
-enum LayerFailure {
+pub enum LayerFailure {
     #[error(transparent)]
     Layer(#[from] sig_tag::LayerError),
     #[error("no certificate (keyed signature?)")]
@@ -184,11 +184,16 @@ impl CosignKeylessSource {
             Some(note),
         )
     }
+}
+
+impl Checker for CosignKeylessSource {
+    type Proof = Verification;
+    type LayerError = LayerFailure;
 
     /// A legacy `.sig` layer, as the v0.1 bundle it is equivalent to, then its payload.
-    async fn check_sig_layer(
+    async fn check_layer<S: Store + Sync>(
         &self,
-        store: &(impl Store + Sync),
+        store: &S,
         layer: &SignatureLayer,
         digest: &Digest,
     ) -> Result<Verification, LayerFailure> {
@@ -205,21 +210,6 @@ impl CosignKeylessSource {
         // Only once the signature and identity hold is the payload read as a claim.
         simple_signing::check(&payload, digest)?;
         Ok(v)
-    }
-}
-
-impl Checker for CosignKeylessSource {
-    type Proof = Verification;
-
-    async fn check_layer<S: Store + Sync>(
-        &self,
-        store: &S,
-        layer: &SignatureLayer,
-        digest: &Digest,
-    ) -> Result<Verification, String> {
-        self.check_sig_layer(store, layer, digest)
-            .await
-            .map_err(|e| e.to_string())
     }
 
     /// A bundle from the referrers: a signature over this digest by a trusted identity.

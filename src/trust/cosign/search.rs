@@ -27,6 +27,8 @@ pub enum Place {
 pub trait Checker: Sync {
     /// What a verified signature yields (a key id, a certificate identity…).
     type Proof;
+    /// Why a `.sig` layer does not vouch, shown in the reason.
+    type LayerError: std::fmt::Display;
 
     /// One `.sig` layer: `Ok` when it vouches for `digest`.
     fn check_layer<S: Store + Sync>(
@@ -34,7 +36,7 @@ pub trait Checker: Sync {
         store: &S,
         layer: &SignatureLayer,
         digest: &Digest,
-    ) -> impl Future<Output = Result<Self::Proof, String>> + Send;
+    ) -> impl Future<Output = Result<Self::Proof, Self::LayerError>> + Send;
 
     /// One bundle: `Ok` when it is a signature of `digest`; `accepted` are the predicate types
     /// besides cosign's sign predicate whose attestations count.
