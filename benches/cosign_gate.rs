@@ -29,7 +29,7 @@
 //! run with 3 tags and 1-second wrk runs that checks every decision and audit record but
 //! whose numbers mean nothing.
 
-#[allow(dead_code, unused_imports)]
+// support.rs allows dead code itself; the others are used in part here.
 #[path = "../tests/integration/support.rs"]
 mod support;
 
