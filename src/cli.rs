@@ -314,6 +314,15 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
         if !r.trust_all.is_empty() {
             trust.push_str(&format!(" all of [{}]", r.trust_all.join(", ")));
         }
+        if let Some(repo) = &r.signature_repository {
+            trust.push_str(&format!("; signatures in {repo}"));
+        }
+        if !r.predicate_types.is_empty() {
+            trust.push_str(&format!(
+                "; attestations count: {}",
+                r.predicate_types.join(", ")
+            ));
+        }
         outln!("  {}: {} {:?}{trust}", r.name, r.images.join(" "), r.mode);
     }
     outln!("typosquat: {:?}", config.typosquat.mode);

@@ -115,8 +115,12 @@ pub struct TrustConfig {
 pub enum TrustSettings {
     /// A signed pin file and the public keys allowed to sign it.
     Pins { file: PathBuf, keys: Vec<PathBuf> },
-    /// cosign signatures by any of these public keys (PEM files).
-    CosignKey { keys: Vec<PathBuf> },
+    /// cosign signatures by any of these public keys (PEM files); with a trusted root, the
+    /// key-signed bundles' transparency-log entries must verify against it.
+    CosignKey {
+        keys: Vec<PathBuf>,
+        trusted_root: Option<PathBuf>,
+    },
     /// cosign keyless signatures: Fulcio certificates chaining to this Sigstore trusted
     /// root, logged, and issued to one of these identities.
     CosignKeyless {
@@ -157,6 +161,12 @@ pub struct RuleConfig {
     pub mode: Mode,
     pub trust: Vec<String>,
     pub trust_all: Vec<String>,
+    /// The image name (`registry/repository`, normalised) whose repository holds this rule's
+    /// cosign signatures and bundles, instead of each image's own.
+    pub signature_repository: Option<String>,
+    /// In-toto predicate types whose DSSE attestations also count as signatures (cosign's
+    /// sign predicate always does).
+    pub predicate_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +259,7 @@ impl Builder<'_> {
         let registries = self.registries(raw.registries)?;
         let trust = self.trust(raw.trust)?;
         notary::cross_check(&trust, &server, &registries)?;
-        let rules = self.rules(raw.rules, &trust)?;
+        let rules = self.rules(raw.rules, &trust, &registries)?;
         let typosquat = self.typosquat(raw.typosquat)?;
         let cache = CacheConfig {
             verdict_ttl: opt_duration("cache.verdict_ttl", raw.cache.verdict_ttl)?
@@ -457,12 +467,13 @@ impl Builder<'_> {
 
     fn cosign_key_settings(&self, t: &file::Trust) -> Result<TrustSettings, ConfigError> {
         let ctx = |msg: &str| invalid(format!("trust {:?} (kind cosign-key): {msg}", t.name));
-        reject_foreign_keys(t, &["keys"]).map_err(|m| ctx(&m))?;
+        reject_foreign_keys(t, &["keys", "trusted_root"]).map_err(|m| ctx(&m))?;
         let keys = t.keys.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
             ctx("needs keys = [\"….pub\"], the public keys whose cosign signatures are trusted")
         })?;
         Ok(TrustSettings::CosignKey {
             keys: keys.iter().map(|k| self.path(k)).collect(),
+            trusted_root: t.trusted_root.as_ref().map(|p| self.path(p)),
         })
     }
 
@@ -509,6 +520,7 @@ impl Builder<'_> {
         &self,
         raw: Vec<file::Rule>,
         trust: &[TrustConfig],
+        registries: &[RegistryConfig],
     ) -> Result<Vec<RuleConfig>, ConfigError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -545,12 +557,21 @@ impl Builder<'_> {
                     "mode \"enforce\" needs at least one source in trust or trust_all".into(),
                 ));
             }
+            if let Some(repo) = &r.signature_repository {
+                signature_repository(repo, registries)
+                    .map_err(|m| ctx(format!("signature_repository = {repo:?}: {m}")))?;
+            }
+            for t in &r.predicate_types {
+                predicate_type(t).map_err(|m| ctx(format!("predicate_types: {t:?}: {m}")))?;
+            }
             out.push(RuleConfig {
                 name: r.name,
                 images: r.images,
                 mode,
                 trust: r.trust,
                 trust_all: r.trust_all,
+                signature_repository: r.signature_repository,
+                predicate_types: r.predicate_types,
             });
         }
         Ok(out)
@@ -572,6 +593,42 @@ impl Builder<'_> {
             known: raw.known.iter().map(|p| self.path(p)).collect(),
             allow: raw.allow,
         })
+    }
+}
+
+/// Checks a rule's `signature_repository`: `registry/repository` in the normalised form rules
+/// match (the registry's name, not an alias; Docker Hub's `library/`), on a configured
+/// registry, so it resolves exactly as a pull of that name would.
+fn signature_repository(value: &str, registries: &[RegistryConfig]) -> Result<(), String> {
+    let Some((host, rest)) = value.split_once('/').filter(|(h, _)| looks_like_host(h)) else {
+        return Err("expected registry/repository, starting with a registry host".to_owned());
+    };
+    let registry = registries
+        .iter()
+        .find(|r| r.name == host || r.aliases.iter().any(|a| a == host))
+        .ok_or_else(|| format!("registry {host:?} is not configured"))?;
+    let mut repository = crate::registry::Repository::parse(rest).map_err(|e| e.to_string())?;
+    if registry.is_docker_hub() && repository.components() == 1 {
+        repository = repository.in_library();
+    }
+    let normalised = format!("{}/{repository}", registry.name);
+    if normalised != value {
+        return Err(format!("write it as {normalised:?}, the name rules match"));
+    }
+    Ok(())
+}
+
+/// A `predicate_types` entry: an absolute URI, as in-toto predicate types are.
+fn predicate_type(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("empty".to_owned());
+    }
+    if value.trim() != value {
+        return Err("has surrounding white space".to_owned());
+    }
+    match Url::parse(value) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("not an absolute URI ({e})")),
     }
 }
 
@@ -911,7 +968,10 @@ default = true
         let text = format!("{base}keys = [\"acme.pub\"]\n");
         let c = Config::parse(&text, "t", Some(dir.path())).unwrap();
         match &c.trust[0].settings {
-            TrustSettings::CosignKey { keys } => assert_eq!(keys, &[dir.path().join("acme.pub")]),
+            TrustSettings::CosignKey { keys, trusted_root } => {
+                assert_eq!(keys, &[dir.path().join("acme.pub")]);
+                assert!(trusted_root.is_none());
+            }
             other => panic!("{other:?}"),
         }
         for (extra, want) in [
@@ -922,8 +982,8 @@ default = true
                 "key file does not apply",
             ),
             (
-                "keys = [\"a.pub\"]\ntrusted_root = \"r.json\"\n",
-                "key trusted_root does not apply",
+                "keys = [\"a.pub\"]\nidentities = []\n",
+                "key identities does not apply",
             ),
         ] {
             let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
@@ -931,6 +991,96 @@ default = true
                 err.contains(want) && err.contains("(kind cosign-key)"),
                 "{extra:?}: {err:?} lacks {want:?}"
             );
+        }
+    }
+
+    #[test]
+    fn rule_signature_repositories_must_name_a_configured_registry_in_normalised_form() {
+        let base = "[[registry]]\nname = \"docker.io\"\nurl = \"https://r.example\"\naliases = [\"index.docker.io\"]\ndefault = true\n[[registry]]\nname = \"ghcr.io\"\nurl = \"https://ghcr.io\"\n[[trust]]\nname = \"t\"\nkind = \"pins\"\nfile = \"p.json\"\nkeys = [\"k.pub\"]\n[[rule]]\nname = \"r\"\nimages = [\"**\"]\nmode = \"enforce\"\ntrust = [\"t\"]\n";
+        for good in [
+            "ghcr.io/acme/sigs",
+            "docker.io/library/sigs",
+            "docker.io/acme/sigs",
+        ] {
+            let c = parse(&format!("{base}signature_repository = \"{good}\"\n"))
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(c.rules[0].signature_repository.as_deref(), Some(good));
+        }
+        assert!(parse(base).unwrap().rules[0].signature_repository.is_none());
+        for (bad, want) in [
+            (
+                "quay.io/acme/sigs",
+                "registry \"quay.io\" is not configured",
+            ),
+            ("acme/sigs", "expected registry/repository"),
+            ("ghcr.io", "expected registry/repository"),
+            ("ghcr.io/Acme/sigs", "oci name grammar"),
+            ("ghcr.io/acme//sigs", "oci name grammar"),
+            ("docker.io/sigs", "write it as \"docker.io/library/sigs\""),
+            (
+                "index.docker.io/acme/sigs",
+                "write it as \"docker.io/acme/sigs\"",
+            ),
+        ] {
+            let err = parse(&format!("{base}signature_repository = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("rule \"r\": signature_repository = \"{bad}\"")),
+                "{bad}: {err}"
+            );
+            assert!(
+                err.to_lowercase().contains(want),
+                "{bad}: {err:?} lacks {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rule_predicate_types_must_be_absolute_uris() {
+        let base = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[rule]]\nname = \"r\"\nimages = [\"**\"]\nmode = \"warn\"\n";
+        let c = parse(&format!(
+            "{base}predicate_types = [\"https://slsa.dev/provenance/v1\", \"https://spdx.dev/Document\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.rules[0].predicate_types,
+            [
+                "https://slsa.dev/provenance/v1",
+                "https://spdx.dev/Document"
+            ]
+        );
+        assert!(parse(base).unwrap().rules[0].predicate_types.is_empty());
+        for (bad, want) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("slsa provenance", "not an absolute URI"),
+            ("/provenance/v1", "not an absolute URI"),
+            (" https://slsa.dev/provenance/v1", "white space"),
+        ] {
+            let err = parse(&format!("{base}predicate_types = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("rule \"r\": predicate_types") && err.contains(want),
+                "{bad:?}: {err:?} lacks {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cosign_key_sources_may_name_a_trusted_root() {
+        let text = "[[registry]]\nname = \"a.io\"\nurl = \"https://x.io\"\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"acme.pub\"]\ntrusted_root = \"root.json\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::parse(text, "t", Some(dir.path())).unwrap();
+        match &c.trust[0].settings {
+            TrustSettings::CosignKey { trusted_root, .. } => {
+                assert_eq!(
+                    trusted_root.as_deref(),
+                    Some(dir.path().join("root.json").as_path())
+                )
+            }
+            other => panic!("{other:?}"),
         }
     }
 

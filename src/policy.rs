@@ -23,6 +23,8 @@ pub struct Rule {
     pub any_of: Vec<String>,
     /// All of these are needed (empty: no all-of requirement).
     pub all_of: Vec<String>,
+    /// Predicate types whose attestations count as signatures, besides cosign's sign predicate.
+    pub predicate_types: Vec<String>,
 }
 
 /// The ordered rules.
@@ -84,6 +86,7 @@ impl Policy {
                     mode: r.mode,
                     any_of: r.trust.clone(),
                     all_of: r.trust_all.clone(),
+                    predicate_types: r.predicate_types.clone(),
                 })
             })
             .collect::<Result<_, GlobError>>()?;
@@ -266,6 +269,7 @@ mod tests {
             mode,
             any_of: any.iter().map(|s| s.to_string()).collect(),
             all_of: all.iter().map(|s| s.to_string()).collect(),
+            predicate_types: vec![],
         }
     }
 
@@ -372,6 +376,8 @@ mod tests {
             mode: Mode::Off,
             trust: vec![],
             trust_all: vec![],
+            signature_repository: None,
+            predicate_types: vec![],
         };
         let p = Policy::new(&[
             cfg("official", &["docker.io/library/*"]),

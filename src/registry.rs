@@ -16,4 +16,4 @@ pub use client::{Upstream, UpstreamRequest};
 pub use digest::Digest;
 pub use error::UpstreamError;
 pub use reference::{Reference, Repository};
-pub use resolve::{Resolver, Target};
+pub use resolve::{ResolveError, Resolver, Target};

@@ -30,9 +30,24 @@ pub struct Subject<'a> {
     pub digest: &'a Digest,
     /// The manifest bytes, when they were fetched (GET); an allowed index grants its children.
     pub manifest: Option<&'a [u8]>,
-    /// Where the image lives: sources that read evidence from the registry (signature tags,
-    /// referrers) go through this registry's client, credentials and timeouts.
+    /// Where the image lives.
     pub target: &'a Target,
+    /// Where its cosign signatures and Sigstore bundles are stored: the image's own target,
+    /// or the matching rule's `signature_repository` (the gate picks it). Sources read
+    /// evidence through this target's client, credentials and timeouts.
+    pub signatures: &'a Target,
+    /// In-toto predicate types whose attestations count as signatures besides cosign's sign
+    /// predicate (the matching rule's `predicate_types`; the gate sets them).
+    pub predicate_types: &'a [String],
+}
+
+// === impl Subject ===
+
+impl Subject<'_> {
+    /// The signature repository when it is not the image's own, for reasons and notes.
+    pub fn elsewhere(&self) -> Option<&str> {
+        (self.signatures.image != self.target.image).then_some(self.signatures.image.as_str())
+    }
 }
 
 /// Proof that one trust source verified a manifest digest.
@@ -179,7 +194,7 @@ pub enum TrustSetupError {
     #[error("trust {name:?}: {source}")]
     CosignKey {
         name: String,
-        source: cosign::keys::KeyError,
+        source: cosign::CosignKeySetupError,
     },
     #[error("trust {name:?}: {source}")]
     Notary {
@@ -224,12 +239,16 @@ impl TrustSet {
                     })?;
                     Source::Pins(Arc::new(s))
                 }
-                TrustSettings::CosignKey { keys } => {
-                    let s = cosign::CosignKeySource::new(&t.name, keys).map_err(|source| {
-                        TrustSetupError::CosignKey {
-                            name: t.name.clone(),
-                            source,
-                        }
+                TrustSettings::CosignKey { keys, trusted_root } => {
+                    let s = cosign::CosignKeySource::new(
+                        &t.name,
+                        keys,
+                        trusted_root.as_deref(),
+                        clock.clone(),
+                    )
+                    .map_err(|source| TrustSetupError::CosignKey {
+                        name: t.name.clone(),
+                        source,
                     })?;
                     Source::CosignKey(s)
                 }

@@ -115,6 +115,13 @@ pub struct Rule {
     pub trust: Vec<String>,
     #[serde(default)]
     pub trust_all: Vec<String>,
+    /// Where cosign signatures and Sigstore bundles for this rule's images are stored, as an
+    /// image name `registry/repository` (cosign's `COSIGN_REPOSITORY`).
+    pub signature_repository: Option<String>,
+    /// In-toto predicate types whose attestations count as signatures, besides cosign's sign
+    /// predicate.
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

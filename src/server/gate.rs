@@ -2,6 +2,7 @@
 //! cache, the trust sources the rule names, and the policy decision. Index children are
 //! allowed when a verified index listed them.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use crate::cache::{CacheUse, ChildGrant, VerdictCache, VerdictKey};
 use crate::clock::SharedClock;
 use crate::config::{Config, Mode, TyposquatMode};
 use crate::policy::{self, Decision, DecisionKind, GlobError, Policy};
-use crate::registry::{Digest, Reference};
+use crate::registry::{Digest, Reference, ResolveError, Resolver, Target};
 pub use crate::trust::Subject;
 use crate::trust::{TrustSet, TrustSetupError, Verified};
 use crate::typosquat::{Detector, Severity, TyposquatError, Verdict as TyposquatVerdict};
@@ -53,12 +54,20 @@ pub enum GateSetupError {
     Typosquat(#[from] TyposquatError),
     #[error(transparent)]
     Trust(#[from] TrustSetupError),
+    #[error("rule {rule:?}: signature_repository = {value:?}: {source}")]
+    SignatureRepository {
+        rule: String,
+        value: String,
+        source: ResolveError,
+    },
 }
 
 pub struct Gate {
     policy: Policy,
     typosquat: Option<Typosquat>,
     trust: TrustSet,
+    /// Each rule's `signature_repository`, resolved once at startup (by rule name).
+    signature_targets: HashMap<String, Target>,
     cache: VerdictCache,
     generation: Arc<AtomicU64>,
     clock: SharedClock,
@@ -67,9 +76,28 @@ pub struct Gate {
 // === impl Gate ===
 
 impl Gate {
-    pub fn new(config: &Config, clock: SharedClock) -> Result<Gate, GateSetupError> {
+    /// Builds the gate; `resolver` routes rules' signature repositories as pulls are routed.
+    pub fn new(
+        config: &Config,
+        resolver: &Resolver,
+        clock: SharedClock,
+    ) -> Result<Gate, GateSetupError> {
         let generation = Arc::new(AtomicU64::new(0));
+        let mut signature_targets = HashMap::new();
+        for r in &config.rules {
+            if let Some(value) = &r.signature_repository {
+                let target = resolver.resolve(value, None).map_err(|source| {
+                    GateSetupError::SignatureRepository {
+                        rule: r.name.clone(),
+                        value: value.clone(),
+                        source,
+                    }
+                })?;
+                signature_targets.insert(r.name.clone(), target);
+            }
+        }
         Ok(Gate {
+            signature_targets,
             policy: Policy::new(&config.rules)?,
             typosquat: match config.typosquat.mode {
                 TyposquatMode::Off => None,
@@ -130,6 +158,13 @@ impl Gate {
         };
         let Some(rule) = self.policy.rule_for(s.image) else {
             return uncached(policy::decide(None, &Vec::new()));
+        };
+        // Where the rule keeps signatures and which attestations count are the rule's, so the
+        // verdict cache key (which names the rule) covers them.
+        let s = &Subject {
+            signatures: self.signature_targets.get(&rule.name).unwrap_or(s.target),
+            predicate_types: &rule.predicate_types,
+            ..*s
         };
         if rule.mode == Mode::Off {
             return uncached(policy::decide(Some(rule), &Vec::new()));

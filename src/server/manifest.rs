@@ -176,6 +176,9 @@ impl Proxy {
                 digest: &fetched.digest,
                 manifest: fetched.bytes.as_deref(),
                 target: &target,
+                // The gate replaces these with the matching rule's.
+                signatures: &target,
+                predicate_types: &[],
             })
             .await;
         rec.cache = verdict.cache.map(|c| match c {

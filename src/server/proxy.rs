@@ -85,7 +85,7 @@ impl Proxy {
         audit: AuditLog,
     ) -> Result<Arc<Proxy>, SetupError> {
         let resolver = Resolver::from_config(config)?;
-        let gate = Gate::new(config, clock.clone())?;
+        let gate = Gate::new(config, &resolver, clock.clone())?;
         let users = config
             .server
             .users_file

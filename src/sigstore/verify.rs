@@ -221,35 +221,7 @@ pub fn verify(
     }
 
     // 5. The signature, and what it binds.
-    let statement = match &bundle.content {
-        Content::Message(m) => {
-            if let Some((alg, digest)) = &m.digest {
-                // An unauthenticated hint, but one that must agree with the artifact.
-                if alg == "SHA2_256" && digest.as_slice() != artifact_sha256 {
-                    return Err(VerifyError::DigestMismatch);
-                }
-            }
-            let ok = match artifact {
-                Artifact::Bytes(bytes) => key.get().verify(bytes, &m.signature).is_some(),
-                Artifact::Sha256(d) => key.get().verify_sha256_digest(&d, &m.signature).is_some(),
-            };
-            if !ok {
-                return Err(VerifyError::Signature("artifact"));
-            }
-            None
-        }
-        Content::Dsse(env) => {
-            if key.get().verify(&env.pae(), &env.signature).is_none() {
-                return Err(VerifyError::Signature("DSSE envelope"));
-            }
-            let statement = Statement::parse(&env.payload_type, &env.payload)
-                .map_err(VerifyError::Statement)?;
-            if !statement.has_subject(&artifact_sha256) {
-                return Err(VerifyError::SubjectMismatch);
-            }
-            Some(statement)
-        }
-    };
+    let statement = verify_content(bundle, artifact, key.get())?;
 
     // 6. Who signed.
     let signer = match (leaf, policy) {
@@ -268,6 +240,47 @@ pub fn verify(
         times,
         statement,
     })
+}
+
+/// Step 5 alone: `key`'s signature over the artifact (message signature) or over the DSSE
+/// PAE, whose in-toto statement must then name the artifact's digest. Returns the statement
+/// of a DSSE bundle. No log, time or certificate is looked at: a key-signed bundle checked
+/// without a trusted root rests on this alone, as a `.sig` signature by a key does.
+pub fn verify_content(
+    bundle: &Bundle,
+    artifact: Artifact<'_>,
+    key: &CosignPublicKey,
+) -> Result<Option<Statement>, VerifyError> {
+    let artifact_sha256 = artifact.sha256();
+    match &bundle.content {
+        Content::Message(m) => {
+            if let Some((alg, digest)) = &m.digest {
+                // An unauthenticated hint, but one that must agree with the artifact.
+                if alg == "SHA2_256" && digest.as_slice() != artifact_sha256 {
+                    return Err(VerifyError::DigestMismatch);
+                }
+            }
+            let ok = match artifact {
+                Artifact::Bytes(bytes) => key.verify(bytes, &m.signature).is_some(),
+                Artifact::Sha256(d) => key.verify_sha256_digest(&d, &m.signature).is_some(),
+            };
+            if !ok {
+                return Err(VerifyError::Signature("artifact"));
+            }
+            Ok(None)
+        }
+        Content::Dsse(env) => {
+            if key.verify(&env.pae(), &env.signature).is_none() {
+                return Err(VerifyError::Signature("DSSE envelope"));
+            }
+            let statement = Statement::parse(&env.payload_type, &env.payload)
+                .map_err(VerifyError::Statement)?;
+            if !statement.has_subject(&artifact_sha256) {
+                return Err(VerifyError::SubjectMismatch);
+            }
+            Ok(Some(statement))
+        }
+    }
 }
 
 /// The leaf must chain to a CA that the root trusts at `t`; returns the leaf's issuer.

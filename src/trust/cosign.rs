@@ -1,5 +1,7 @@
 //! The `cosign-key` trust source: cosign signatures by one of the configured public keys,
-//! found at the image's `sha256-<hex>.sig` tag (trust-formats.md §1, algorithm §1.8).
+//! found at the image's `sha256-<hex>.sig` tag (trust-formats.md §1, algorithm §1.8) or in
+//! Sigstore bundles signed with the key (cosign v3 `sign --key`, §2.8, §2.9), looked for
+//! concurrently as the keyless source does (`search`).
 //!
 //! For a manifest digest D: read the signature manifest at D's tag (404 = no signature), then
 //! for each layer in order — fetch the payload blob (its sha256 must be the layer digest),
@@ -8,22 +10,33 @@
 //! passes every step verifies the image; several bad layers before it do no harm. When none
 //! passes, the failure says what each layer was and why it failed, in short.
 //!
+//! A key-signed bundle is checked like a `.sig` signature: the key's signature over the exact
+//! content (the manifest digest, or a DSSE statement naming it with an accepted predicate
+//! type). With `trusted_root` set, its transparency-log entries and timestamps must also
+//! verify against that root, as `cosign verify --key` does with the log.
+//!
 //! Modules: [`keys`] (PEM public keys, signature schemes), [`sig_tag`] (the `.sig` tag and its
-//! blobs, annotations kept whole for a later keyless verifier), [`simple_signing`] (the payload).
-//! Not here: keyless certificates, Rekor bundles, OCI referrers and Sigstore bundles (§2.9).
+//! blobs), [`bundles`] (referrers and the fallback tag), [`search`] (both places at once, for
+//! both cosign sources), [`simple_signing`] (the payload), [`keyless`] (the keyless source).
 
 pub mod bundles;
 pub mod keyless;
 pub mod keys;
+pub mod search;
 pub mod sig_tag;
 pub mod simple_signing;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::clock::SharedClock;
 use crate::config::TrustKind;
 use crate::registry::Digest;
+use crate::sigstore::bundle::{Bundle, Material};
+use crate::sigstore::trusted_root::{TrustedRoot, TrustedRootError};
+use crate::sigstore::verify::{self, Artifact, Policy, VerifyError};
 use crate::trust::{Failure, Subject, Verified};
 use keys::{CosignPublicKey, KeyError, KeyId};
+use search::{Checker, Place};
 use sig_tag::{LayerError, RegistryStore, Store};
 use simple_signing::PayloadError;
 
@@ -34,11 +47,29 @@ const MAX_REASONS: usize = 4;
 pub struct CosignKeySource {
     name: String,
     keys: Vec<(CosignPublicKey, PathBuf)>,
+    /// When set, a key-signed bundle's log entries and timestamps must verify against it
+    /// (`cosign verify --key` with the transparency log); when not, the key's signature over
+    /// the exact content is what counts, as for a `.sig` signature.
+    root: Option<(TrustedRoot, PathBuf)>,
+    clock: SharedClock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CosignKeySetupError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("trusted root {path}: {source}")]
+    Root {
+        path: String,
+        source: TrustedRootError,
+    },
+    #[error("trusted root {0} has no transparency log")]
+    NoLog(String),
 }
 
 /// Why one signature layer does not vouch for the manifest.
 #[derive(Debug, thiserror::Error)]
-enum LayerFailure {
+pub enum LayerFailure {
     #[error(transparent)]
     Layer(#[from] LayerError),
     /// No trusted key verifies the signature over the payload: another key made it, or the
@@ -52,15 +83,37 @@ enum LayerFailure {
 // === impl CosignKeySource ===
 
 impl CosignKeySource {
-    /// Loads every key file; a file that is not a usable public key is a configuration error.
-    pub fn new(name: &str, key_files: &[PathBuf]) -> Result<CosignKeySource, KeyError> {
+    /// Loads every key file and the trusted root, if any; a file that is not a usable public
+    /// key or trusted root is a configuration error.
+    pub fn new(
+        name: &str,
+        key_files: &[PathBuf],
+        trusted_root: Option<&Path>,
+        clock: SharedClock,
+    ) -> Result<CosignKeySource, CosignKeySetupError> {
         let keys = key_files
             .iter()
             .map(|p| Ok((CosignPublicKey::load(p)?, p.clone())))
             .collect::<Result<Vec<_>, KeyError>>()?;
+        let root = match trusted_root {
+            None => None,
+            Some(path) => {
+                let shown = path.display().to_string();
+                let root = TrustedRoot::load(path).map_err(|source| CosignKeySetupError::Root {
+                    path: shown.clone(),
+                    source,
+                })?;
+                if root.tlogs.is_empty() {
+                    return Err(CosignKeySetupError::NoLog(shown));
+                }
+                Some((root, path.to_path_buf()))
+            }
+        };
         Ok(CosignKeySource {
             name: name.to_owned(),
             keys,
+            root,
+            clock,
         })
     }
 
@@ -68,61 +121,84 @@ impl CosignKeySource {
         &self.name
     }
 
-    /// One line for `check-config`: the keys, by id and type.
+    /// One line for `check-config`: the keys, by id and type, and how bundles are checked.
     pub fn status(&self) -> String {
         let keys: Vec<String> = self
             .keys
             .iter()
             .map(|(k, p)| format!("key:{} ({}, {})", k.id().short(), k.kind(), p.display()))
             .collect();
+        let bundles = match &self.root {
+            Some((_, p)) => format!("bundles logged per {}", p.display()),
+            None => "bundles by signature alone".to_owned(),
+        };
         format!(
-            "cosign signatures (.sig tag) by {}: {}",
+            "cosign signatures (.sig tag, {bundles}) by {}: {}",
             if keys.len() == 1 { "1 key" } else { "any of" },
             keys.join(", ")
         )
     }
 
-    /// Verifies `s` with the signatures in its registry, fetched through the image's upstream.
+    /// Verifies `s` with the signatures in its signature repository, fetched through that
+    /// repository's upstream.
     pub async fn verify(&self, s: &Subject<'_>) -> Result<Verified, Failure> {
-        self.verify_from(&RegistryStore::new(s.target), s.digest)
+        let elsewhere = s.elsewhere();
+        match self
+            .verify_from(
+                &RegistryStore::new(s.signatures),
+                s.digest,
+                s.predicate_types,
+            )
             .await
+        {
+            Ok(v) => Ok(match elsewhere {
+                Some(repo) => Verified {
+                    note: Some(match &v.note {
+                        Some(n) => format!("{n} in {repo}"),
+                        None => format!("signature in {repo}"),
+                    }),
+                    ..v
+                },
+                None => v,
+            }),
+            Err(f) => Err(Failure::new(
+                &self.name,
+                search::located(f.reason().to_owned(), elsewhere),
+            )),
+        }
     }
 
     /// Verifies `digest` with the signatures `store` holds.
-    async fn verify_from(&self, store: &impl Store, digest: &Digest) -> Result<Verified, Failure> {
-        let fail = |why: String| Failure::new(&self.name, why);
-        let manifest = match sig_tag::read_manifest(store, digest).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Err(fail("no signature".to_owned())),
-            Err(e) => return Err(fail(e.to_string())),
+    async fn verify_from(
+        &self,
+        store: &(impl Store + Sync),
+        digest: &Digest,
+        accepted: &[String],
+    ) -> Result<Verified, Failure> {
+        let (id, place) = search::search(self, store, digest, accepted)
+            .await
+            .map_err(|why| Failure::new(&self.name, why))?;
+        let note = match place {
+            Place::SigTag => None,
+            Place::Bundle => Some("bundle".to_owned()),
         };
-        if manifest.layers.is_empty() {
-            return Err(fail(format!(
-                "no signature (signature tag {} has no layers)",
-                manifest.tag
-            )));
-        }
-        let mut failures = Vec::new();
-        for layer in &manifest.layers {
-            match self.check_layer(store, layer, digest).await {
-                Ok(id) => {
-                    return Ok(Verified::new(
-                        &self.name,
-                        TrustKind::CosignKey,
-                        &format!("key:{}", id.short()),
-                        None,
-                    ))
-                }
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        Err(fail(summarise(&failures)))
+        Ok(Verified::new(
+            &self.name,
+            TrustKind::CosignKey,
+            &format!("key:{}", id.short()),
+            note,
+        ))
     }
+}
+
+impl Checker for CosignKeySource {
+    type Proof = KeyId;
+    type LayerError = LayerFailure;
 
     /// Checks one layer: payload blob, signature by a trusted key, then the signed payload.
-    async fn check_layer(
+    async fn check_layer<S: Store + Sync>(
         &self,
-        store: &impl Store,
+        store: &S,
         layer: &sig_tag::SignatureLayer,
         digest: &Digest,
     ) -> Result<KeyId, LayerFailure> {
@@ -136,6 +212,42 @@ impl CosignKeySource {
             .find(|k| k.verify(&payload, &signature).is_some())
             .ok_or(LayerFailure::UntrustedKey)?;
         simple_signing::check(&payload, digest)?;
+        Ok(key.id().clone())
+    }
+
+    /// A key-signed bundle (cosign v3 `sign --key`): the content signed by a trusted key, then,
+    /// with a trusted root, its log entries and times checked for that key.
+    fn check_bundle(
+        &self,
+        bundle: &Bundle,
+        digest: &Digest,
+        accepted: &[String],
+    ) -> Result<KeyId, String> {
+        if !matches!(bundle.material, Material::PublicKey { .. }) {
+            return Err("carries a certificate, not a key signature (keyless?)".to_owned());
+        }
+        let sha = digest
+            .sha256_bytes()
+            .ok_or_else(|| "only sha256 manifests can be checked".to_owned())?;
+        let artifact = Artifact::Sha256(sha);
+        // The key hint is unauthenticated: each trusted key is tried on the signature.
+        let mut signed = None;
+        for (key, _) in &self.keys {
+            match verify::verify_content(bundle, artifact, key) {
+                Ok(statement) => {
+                    signed = Some((key, statement));
+                    break;
+                }
+                Err(VerifyError::Signature(_)) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let (key, statement) = signed.ok_or_else(|| "signed by an untrusted key".to_owned())?;
+        if let Some((root, _)) = &self.root {
+            verify::verify(bundle, artifact, Policy::Key(key), root, self.clock.now())
+                .map_err(|e| e.to_string())?;
+        }
+        search::accepted_statement(statement.as_ref(), accepted)?;
         Ok(key.id().clone())
     }
 }
@@ -183,6 +295,8 @@ fn source_with(name: &str, keys: Vec<CosignPublicKey>) -> CosignKeySource {
             .into_iter()
             .map(|k| (k, PathBuf::from("test.pub")))
             .collect(),
+        root: None,
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
     }
 }
 
@@ -243,6 +357,10 @@ mod tests {
         }
     }
 
+    fn clock() -> SharedClock {
+        std::sync::Arc::new(crate::clock::SystemClock)
+    }
+
     fn key(rel: &str) -> CosignPublicKey {
         CosignPublicKey::from_pem(&shared(rel), rel).unwrap()
     }
@@ -294,17 +412,17 @@ mod tests {
         ];
         for (name, d) in cases {
             let store = fixture_store(name, &digest(d));
-            let v = block_on(trusting_lab.verify_from(&store, &digest(d)))
+            let v = block_on(trusting_lab.verify_from(&store, &digest(d), &[]))
                 .unwrap_or_else(|f| panic!("{name}: {f}"));
             assert_eq!(v.identity(), lab_id, "{name}");
             assert_eq!(v.kind(), TrustKind::CosignKey);
-            let f = block_on(trusting_attacker.verify_from(&store, &digest(d))).unwrap_err();
-            assert_eq!(f.reason(), "signed by an untrusted key", "{name}");
+            let f = block_on(trusting_attacker.verify_from(&store, &digest(d), &[])).unwrap_err();
+            assert_eq!(f.reason(), ".sig: signed by an untrusted key", "{name}");
         }
         let store = fixture_store("cosign-wrongkey", &digest(WRONGKEY));
-        let f = block_on(trusting_lab.verify_from(&store, &digest(WRONGKEY))).unwrap_err();
-        assert_eq!(f.to_string(), "lab: signed by an untrusted key");
-        let v = block_on(trusting_attacker.verify_from(&store, &digest(WRONGKEY))).unwrap();
+        let f = block_on(trusting_lab.verify_from(&store, &digest(WRONGKEY), &[])).unwrap_err();
+        assert_eq!(f.to_string(), "lab: .sig: signed by an untrusted key");
+        let v = block_on(trusting_attacker.verify_from(&store, &digest(WRONGKEY), &[])).unwrap();
         assert_eq!(v.identity(), attacker_id);
         // Any one of several keys suffices.
         let both = source_with(
@@ -313,7 +431,7 @@ mod tests {
         );
         let store = fixture_store("signed-cosign", &digest(SIGNED_COSIGN));
         assert_eq!(
-            block_on(both.verify_from(&store, &digest(SIGNED_COSIGN)))
+            block_on(both.verify_from(&store, &digest(SIGNED_COSIGN), &[]))
                 .unwrap()
                 .identity(),
             lab_id
@@ -325,10 +443,10 @@ mod tests {
         // signed-cosign's signature served under hello's signature tag.
         let s = source_with("lab", vec![key("cosign/cosign.pub")]);
         let store = fixture_store("signed-cosign", &digest(HELLO));
-        let f = block_on(s.verify_from(&store, &digest(HELLO))).unwrap_err();
+        let f = block_on(s.verify_from(&store, &digest(HELLO), &[])).unwrap_err();
         assert_eq!(
             f.reason(),
-            format!("signature payload is for {SIGNED_COSIGN} not {HELLO}")
+            format!(".sig: signature payload is for {SIGNED_COSIGN} not {HELLO}")
         );
     }
 
@@ -337,19 +455,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lab = dir.path().join("cosign.pub");
         std::fs::write(&lab, shared("cosign/cosign.pub")).unwrap();
-        let s = CosignKeySource::new("lab", std::slice::from_ref(&lab)).unwrap();
+        let s = CosignKeySource::new("lab", std::slice::from_ref(&lab), None, clock()).unwrap();
         assert_eq!(s.name(), "lab");
         let id = key("cosign/cosign.pub").id().short().to_owned();
         assert_eq!(
             s.status(),
             format!(
-                "cosign signatures (.sig tag) by 1 key: key:{id} (ecdsa-p256, {})",
+                "cosign signatures (.sig tag, bundles by signature alone) by 1 key: key:{id} (ecdsa-p256, {})",
                 lab.display()
             )
         );
         let junk = dir.path().join("junk.pub");
         std::fs::write(&junk, "junk").unwrap();
-        let e = CosignKeySource::new("lab", &[lab, junk.clone()])
+        let e = CosignKeySource::new("lab", &[lab, junk.clone()], None, clock())
             .err()
             .unwrap()
             .to_string();
@@ -359,7 +477,7 @@ mod tests {
     #[test]
     fn no_signature_tag_is_no_signature() {
         let s = source_with("lab", vec![key("cosign/cosign.pub")]);
-        let f = block_on(s.verify_from(&MapStore::default(), &digest(HELLO))).unwrap_err();
+        let f = block_on(s.verify_from(&MapStore::default(), &digest(HELLO), &[])).unwrap_err();
         assert_eq!(f.reason(), "no signature");
     }
 
@@ -497,7 +615,7 @@ mod tests {
             (
                 "payload for another digest",
                 vec![Layer::signed(&signer, payload_for(OTHER, TYPE))],
-                format!("signature payload is for {OTHER} not {IMAGE}"),
+                format!(".sig: signature payload is for {OTHER} not {IMAGE}"),
             ),
             (
                 "wrong type string",
@@ -505,23 +623,23 @@ mod tests {
                     &signer,
                     payload_for(IMAGE, "cosign container image attestation"),
                 )],
-                "signature payload type is \"cosign container image attestation\", not \"cosign container image signature\"".to_owned(),
+                ".sig: signature payload type is \"cosign container image attestation\", not \"cosign container image signature\"".to_owned(),
             ),
             (
                 "tampered payload",
                 vec![tampered_payload],
-                "signed by an untrusted key".to_owned(),
+                ".sig: signed by an untrusted key".to_owned(),
             ),
             (
                 "tampered signature",
                 vec![tampered_signature],
-                "signed by an untrusted key".to_owned(),
+                ".sig: signed by an untrusted key".to_owned(),
             ),
             (
                 "blob whose digest does not match its layer",
                 vec![wrong_blob],
                 format!(
-                    "payload blob hashes to {}, not its layer digest {}",
+                    ".sig: payload blob hashes to {}, not its layer digest {}",
                     Digest::sha256_of(&payload_for(OTHER, TYPE)),
                     Digest::sha256_of(&payload_for(IMAGE, TYPE))
                 ),
@@ -529,17 +647,17 @@ mod tests {
             (
                 "oversized payload",
                 vec![oversized],
-                format!("payload of {oversized_len} bytes is over the 65536-byte limit"),
+                format!(".sig: payload of {oversized_len} bytes is over the 65536-byte limit"),
             ),
             (
                 "no signature annotation",
                 vec![unsigned],
-                format!("no {SIGNATURE_ANNOTATION} annotation"),
+                format!(".sig: no {SIGNATURE_ANNOTATION} annotation"),
             ),
             (
                 "not a simple-signing layer",
                 vec![other_media_type],
-                "layer of type application/vnd.oci.image.layer.v1.tar+gzip is not a simple-signing signature".to_owned(),
+                ".sig: layer of type application/vnd.oci.image.layer.v1.tar+gzip is not a simple-signing signature".to_owned(),
             ),
             (
                 "too many layers, even with a valid one among them",
@@ -561,14 +679,14 @@ mod tests {
         let source = source_with("t", vec![signer.public()]);
         for (what, layers, want) in cases {
             let store = store_with(&digest(IMAGE), &layers);
-            let f = block_on(source.verify_from(&store, &digest(IMAGE)))
+            let f = block_on(source.verify_from(&store, &digest(IMAGE), &[]))
                 .err()
                 .unwrap_or_else(|| panic!("{what}: verified"));
             assert_eq!(f.reason(), want, "{what}");
         }
         // The control: the same signer's good layer verifies.
         let store = store_with(&digest(IMAGE), &[good()]);
-        assert!(block_on(source.verify_from(&store, &digest(IMAGE))).is_ok());
+        assert!(block_on(source.verify_from(&store, &digest(IMAGE), &[])).is_ok());
     }
 
     #[test]
@@ -583,7 +701,7 @@ mod tests {
         ];
         let store = store_with(&digest(IMAGE), &layers);
         let source = source_with("t", vec![signer.public()]);
-        let v = block_on(source.verify_from(&store, &digest(IMAGE))).unwrap();
+        let v = block_on(source.verify_from(&store, &digest(IMAGE), &[])).unwrap();
         assert_eq!(
             v.identity(),
             format!("key:{}", signer.public().id().short())
@@ -602,10 +720,10 @@ mod tests {
         ];
         let store = store_with(&digest(IMAGE), &layers);
         let source = source_with("t", vec![signer.public()]);
-        let f = block_on(source.verify_from(&store, &digest(IMAGE))).unwrap_err();
+        let f = block_on(source.verify_from(&store, &digest(IMAGE), &[])).unwrap_err();
         assert_eq!(
             f.reason(),
-            format!("3 signatures, none valid: signed by an untrusted key (x2), signature payload is for {OTHER} not {IMAGE}")
+            format!("3 signatures, none valid: .sig: signed by an untrusted key (x2), .sig: signature payload is for {OTHER} not {IMAGE}")
         );
         let many: Vec<String> = (0..7).map(|i| format!("reason {i}")).collect();
         assert_eq!(
@@ -626,8 +744,11 @@ mod tests {
             &[Layer::signed(&signer, payload_for(IMAGE, TYPE))],
         );
         store.blobs.clear();
-        let f = block_on(source.verify_from(&store, &digest(IMAGE))).unwrap_err();
-        assert!(f.reason().starts_with("cannot read payload sha256:"), "{f}");
+        let f = block_on(source.verify_from(&store, &digest(IMAGE), &[])).unwrap_err();
+        assert!(
+            f.reason().starts_with(".sig: cannot read payload sha256:"),
+            "{f}"
+        );
         assert!(f.reason().contains("404"), "{f}");
 
         // A signature tag that is not a manifest, or is an index.
@@ -640,8 +761,136 @@ mod tests {
         ] {
             let mut store = MapStore::default();
             store.manifests.insert(tag.clone(), body);
-            let f = block_on(source.verify_from(&store, &digest(IMAGE))).unwrap_err();
+            let f = block_on(source.verify_from(&store, &digest(IMAGE), &[])).unwrap_err();
             assert!(f.reason().contains(want), "{f}");
         }
+    }
+
+    // === Key-signed Sigstore bundles ===
+
+    const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    /// A v0.3 DSSE bundle as cosign v3 `sign --key` writes it (no log entry): `signer`'s
+    /// signature over the PAE of an in-toto statement about `subject` with `predicate`.
+    fn dsse_bundle(signer: &Signer, subject: &Digest, predicate: &str) -> Bundle {
+        let hex = subject.to_string().trim_start_matches("sha256:").to_owned();
+        let statement = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{hex}"}}}}],"predicateType":"{predicate}"}}"#
+        );
+        let envelope = crate::sigstore::bundle::Envelope {
+            payload: statement.clone().into_bytes(),
+            payload_type: "application/vnd.in-toto+json".to_owned(),
+            signature: vec![],
+        };
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": { "publicKey": { "hint": "some key" }, "tlogEntries": [] },
+            "dsseEnvelope": {
+                "payload": b64(statement.as_bytes()),
+                "payloadType": "application/vnd.in-toto+json",
+                "signatures": [{ "sig": signer.sign(&envelope.pae()), "keyid": "" }],
+            },
+        });
+        Bundle::from_json(&serde_json::to_vec(&json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn key_signed_bundles_verify_by_signature_and_accepted_predicate_type() {
+        let signer = Signer::new();
+        let source = source_with("t", vec![Signer::new().public(), signer.public()]);
+        let image = digest(IMAGE);
+        let want = signer.public().id().clone();
+        let sign = dsse_bundle(
+            &signer,
+            &image,
+            crate::sigstore::intoto::COSIGN_SIGN_PREDICATE,
+        );
+        assert_eq!(source.check_bundle(&sign, &image, &[]), Ok(want.clone()));
+
+        // An attestation counts only when the rule lists its predicate type.
+        let slsa = dsse_bundle(&signer, &image, SLSA);
+        assert_eq!(
+            source.check_bundle(&slsa, &image, &[]),
+            Err(format!("an attestation ({SLSA}), not a signature: this rule does not accept that predicate type"))
+        );
+        assert_eq!(
+            source.check_bundle(&slsa, &image, &[SLSA.to_owned()]),
+            Ok(want.clone())
+        );
+
+        // Another key, another image, a certificate instead of a key.
+        let stranger = dsse_bundle(
+            &Signer::new(),
+            &image,
+            crate::sigstore::intoto::COSIGN_SIGN_PREDICATE,
+        );
+        assert_eq!(
+            source.check_bundle(&stranger, &image, &[]),
+            Err("signed by an untrusted key".to_owned())
+        );
+        assert_eq!(
+            source.check_bundle(&sign, &digest(OTHER), &[SLSA.to_owned()]),
+            Err("DSSE statement has no subject with the artifact's digest".to_owned())
+        );
+        let keyless = Bundle::from_json(&shared(
+            "sigstore/kubewarden-controller-v1.34.0.bundle_v03.json",
+        ))
+        .unwrap();
+        assert_eq!(
+            source.check_bundle(&keyless, &image, &[]),
+            Err("carries a certificate, not a key signature (keyless?)".to_owned())
+        );
+
+        // A message signature over the manifest (its digest is what is signed).
+        let manifest = br#"{"schemaVersion":2}"#;
+        let d = Digest::sha256_of(manifest);
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": { "publicKey": {}, "tlogEntries": [] },
+            "messageSignature": { "signature": signer.sign(manifest) },
+        });
+        let message = Bundle::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+        assert_eq!(source.check_bundle(&message, &d, &[]), Ok(want));
+        assert_eq!(
+            source.check_bundle(&message, &image, &[]),
+            Err("signed by an untrusted key".to_owned())
+        );
+    }
+
+    #[test]
+    fn with_a_trusted_root_a_key_signed_bundle_needs_a_logged_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::new();
+        let root = dir.path().join("trusted_root.json");
+        std::fs::write(&root, shared("sigstore/trusted_root.production.json")).unwrap();
+        let mut source = source_with("t", vec![signer.public()]);
+        let loaded = CosignKeySource::new("t", &[], Some(&root), clock()).unwrap();
+        source.root = loaded.root;
+        assert!(
+            source.status().contains("bundles logged per"),
+            "{}",
+            source.status()
+        );
+        let image = digest(IMAGE);
+        let b = dsse_bundle(
+            &signer,
+            &image,
+            crate::sigstore::intoto::COSIGN_SIGN_PREDICATE,
+        );
+        assert_eq!(
+            source.check_bundle(&b, &image, &[]),
+            Err("no transparency log entry from a trusted log".to_owned())
+        );
+        // A root without logs could never verify anything: a configuration error.
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}"#).unwrap();
+        let e = CosignKeySource::new("t", &[], Some(&empty), clock())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no transparency log"), "{e}");
     }
 }

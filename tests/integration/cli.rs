@@ -82,6 +82,8 @@ name = "acme-apps"
 images = ["ghcr.io/acme/**"]
 mode = "enforce"
 trust = ["acme"]
+signature_repository = "ghcr.io/acme/signatures"
+predicate_types = ["https://slsa.dev/provenance/v1"]
 
 [[rule]]
 name = "everything-else"
@@ -110,6 +112,8 @@ mode = "block"
         "acme",
         "acme-apps",
         "ghcr.io/acme/**",
+        "signatures in ghcr.io/acme/signatures",
+        "attestations count: https://slsa.dev/provenance/v1",
         "everything-else",
     ] {
         assert!(
@@ -182,6 +186,16 @@ fn bad_configs() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["nobody", "not defined"],
         ),
         ("no registry at all", "[server]\nlisten = \"127.0.0.1:0\"\n".to_owned(), vec!["registry"]),
+        (
+            "signature repository on an unconfigured registry",
+            format!("{hub}\n[[rule]]\nname = \"r\"\nimages = [\"**\"]\nmode = \"warn\"\nsignature_repository = \"quay.io/acme/sigs\"\n"),
+            vec!["rule \"r\"", "signature_repository", "\"quay.io\" is not configured"],
+        ),
+        (
+            "predicate type that is not a URI",
+            format!("{hub}\n[[rule]]\nname = \"r\"\nimages = [\"**\"]\nmode = \"warn\"\npredicate_types = [\"slsa\"]\n"),
+            vec!["rule \"r\"", "predicate_types", "not an absolute URI"],
+        ),
     ]
 }
 

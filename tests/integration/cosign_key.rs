@@ -23,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use spki::EncodePublicKey as _;
 
 use crate::oci_push::*;
+use crate::sigstore_signer::{just_now, pae, MiniSigstore, COSIGN_SIGN, IN_TOTO};
 use crate::support::*;
 
 /// Every Docker Hub name must carry a signature by the `acme` key.
@@ -62,6 +63,31 @@ impl CosignKey {
         let sig: p256::ecdsa::Signature = self.sk.sign(payload);
         base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes())
     }
+
+    /// The v0.3 bundle cosign v3 `sign --key` makes for `digest` (`sha256:<hex>`) without a
+    /// transparency log: the public-key hint and a DSSE envelope over the in-toto statement
+    /// with cosign's sign predicate, signed over its PAE.
+    fn bundle(&self, digest: &str) -> Vec<u8> {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        let statement = MiniSigstore::statement(hex, COSIGN_SIGN);
+        let der = p256::PublicKey::from(self.sk.verifying_key())
+            .to_public_key_der()
+            .unwrap();
+        serde_json::to_vec(&json!({
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {
+                "publicKey": { "hint": b64(&Sha256::digest(der.as_bytes())) },
+                "tlogEntries": [],
+            },
+            "dsseEnvelope": {
+                "payload": b64(&statement),
+                "payloadType": IN_TOTO,
+                "signatures": [{ "sig": self.sign(&pae(&statement)), "keyid": "" }],
+            },
+        }))
+        .unwrap()
+    }
 }
 
 /// The simple-signing payload cosign writes for `repo` at `digest` (trust-formats.md §1.4).
@@ -76,8 +102,11 @@ pub(crate) fn payload(registry: &str, repo: &str, digest: &str) -> Vec<u8> {
 
 /// A registry (mirrored as Docker Hub) with these images under `library/NAME:1.0`:
 /// `signed` (signed by `key`), `unsigned`, `wrongkey` (signed by `attacker`), `misbound`
-/// (carrying `signed`'s valid signature, which names `signed`'s digest) and `multi` (an index,
-/// signed at the index digest only).
+/// (carrying `signed`'s valid signature, which names `signed`'s digest), `multi` (an index,
+/// signed at the index digest only), `elsewhere` (signed by `key`, the signature stored in
+/// the repository [`SIGS`] only), `bundled` (a cosign v3 key-signed bundle by `key` under the
+/// referrers fallback tag), `strangebundle` (the same by `attacker`) and `logged` (a key-signed
+/// bundle by `key` logged in the test Sigstore's Rekor, whose trusted root is `root`).
 struct Lab {
     tmp: tempfile::TempDir,
     reg: Registry,
@@ -85,7 +114,14 @@ struct Lab {
     signed: TestImage,
     misbound: TestImage,
     multi: TestIndex,
+    elsewhere: TestImage,
+    bundled: TestImage,
+    logged: TestImage,
+    root: PathBuf,
 }
+
+/// The repository holding `elsewhere`'s signature, as a rule's `signature_repository` names it.
+const SIGS: &str = "docker.io/acme/sigs";
 
 impl Lab {
     fn new() -> Lab {
@@ -99,6 +135,13 @@ impl Lab {
         let wrongkey = TestImage::oci("signed by a stranger", "amd64", 0);
         let misbound = TestImage::oci("carries another image's signature", "amd64", 0);
         let multi = TestIndex::multi("a signed index", &["amd64", "arm64"]);
+        let elsewhere = TestImage::oci("signed, the signature kept apart", "amd64", 0);
+        let bundled = TestImage::oci("signed with a cosign v3 key bundle", "amd64", 0);
+        let strangebundle = TestImage::oci("a stranger's key bundle", "amd64", 0);
+        let logged = TestImage::oci("a logged key bundle", "amd64", 0);
+        let sigstore = MiniSigstore::new();
+        let root = tmp.path().join("trusted_root.json");
+        sigstore.write_trusted_root(&root);
         let lab = Lab {
             tmp,
             reg,
@@ -106,6 +149,10 @@ impl Lab {
             signed,
             misbound,
             multi,
+            elsewhere,
+            bundled,
+            logged,
+            root,
         };
         let work = lab.tmp.path().join("uploads");
         std::fs::create_dir_all(&work).unwrap();
@@ -115,6 +162,10 @@ impl Lab {
         lab.push_image(&wrongkey, "library/wrongkey:1.0");
         lab.push_image(&lab.misbound, "library/misbound:1.0");
         lab.push_index(&lab.multi, "library/multi:1.0");
+        lab.push_image(&lab.elsewhere, "library/elsewhere:1.0");
+        lab.push_image(&lab.bundled, "library/bundled:1.0");
+        lab.push_image(&strangebundle, "library/strangebundle:1.0");
+        lab.push_image(&lab.logged, "library/logged:1.0");
 
         let sign = |k: &CosignKey, repo: &str, digest: &str| {
             let p = payload(&host, repo, digest);
@@ -158,6 +209,42 @@ impl Lab {
             &[sign(&lab.key, "library/multi", d)],
             &work,
         );
+        // COSIGN_REPOSITORY=.../acme/sigs: the signature is pushed there, not beside the image.
+        let d = &lab.elsewhere.manifest_digest;
+        push_signature(
+            &lab.reg,
+            "acme/sigs",
+            d,
+            &[sign(&lab.key, "library/elsewhere", d)],
+            &work,
+        );
+        push_bundles(
+            &lab.reg,
+            "library/bundled",
+            &Subject::image(&lab.bundled),
+            &[(lab.key.bundle(&lab.bundled.manifest_digest), COSIGN_SIGN)],
+            &work,
+        );
+        push_bundles(
+            &lab.reg,
+            "library/strangebundle",
+            &Subject::image(&strangebundle),
+            &[(attacker.bundle(&strangebundle.manifest_digest), COSIGN_SIGN)],
+            &work,
+        );
+        let logged = sigstore.key_dsse_bundle(
+            &lab.key.sk,
+            &lab.logged.manifest_digest,
+            COSIGN_SIGN,
+            just_now().unix_timestamp(),
+        );
+        push_bundles(
+            &lab.reg,
+            "library/logged",
+            &Subject::image(&lab.logged),
+            &[(logged, COSIGN_SIGN)],
+            &work,
+        );
         lab
     }
 
@@ -171,9 +258,15 @@ impl Lab {
 
     /// pullgate mirroring the registry as Docker Hub, trusting `key` as source `acme`.
     fn pullgate(&self) -> Pullgate {
-        let dir = self.tmp.path().join("pg");
+        self.pullgate_with("pg", "", "")
+    }
+
+    /// Like [`Lab::pullgate`], in `TMP/NAME`, with `trust_extra` and `rule_extra` (TOML
+    /// lines) added to the trust source and the rule.
+    fn pullgate_with(&self, name: &str, trust_extra: &str, rule_extra: &str) -> Pullgate {
+        let dir = self.tmp.path().join(name);
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"{}\"]\n\n{HUB_RULE}\n[typosquat]\nmode = \"off\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"acme\"\nkind = \"cosign-key\"\nkeys = [\"{}\"]\n{trust_extra}\n{HUB_RULE}{rule_extra}\n[typosquat]\nmode = \"off\"\n",
             dir.join("audit.jsonl").display(),
             registry_toml("docker.io", &self.reg.url, true, ""),
             self.key.public.display(),
@@ -201,6 +294,19 @@ pub(crate) fn audited(pg: &Pullgate, image: &str, reference: &str) -> Vec<Value>
         .collect()
 }
 
+/// The last audit record of `library/IMAGE:1.0`, which must say pulled on `key`'s signature.
+fn allowed_by(pg: &Pullgate, image: &str, reference: &str, key: &CosignKey) -> Value {
+    let recs = audited(pg, &format!("docker.io/library/{image}"), reference);
+    let last = recs.last().expect("the pull was not audited").clone();
+    assert_eq!(last["decision"], "allow", "{last}");
+    assert_eq!(
+        last["signers"],
+        json!([{"trust": "acme", "kind": "cosign-key", "identity": key.identity}]),
+        "{last}"
+    );
+    last
+}
+
 /// skopeo's message for a manifest pullgate refused under rule `hub`.
 fn refused(image: &str, reason: &str) -> String {
     format!("denied: pullgate: docker.io/library/{image}:1.0 denied by rule 'hub': no valid signature from acme; acme: {reason}")
@@ -224,14 +330,7 @@ fn a_cosign_signed_image_pulls_by_tag_and_digest_and_the_audit_names_the_key() {
         assert!(r.ok, "{src}:\n{}\npullgate log:\n{}", r.text(), pg.log());
         assert_dir_has_image(&out, &lab.signed);
     }
-    let recs = audited(&pg, "docker.io/library/signed", "1.0");
-    let last = recs.last().expect("the pull was not audited");
-    assert_eq!(last["decision"], "allow", "{last}");
-    assert_eq!(
-        last["signers"],
-        json!([{"trust": "acme", "kind": "cosign-key", "identity": lab.key.identity}]),
-        "{last}"
-    );
+    allowed_by(&pg, "signed", "1.0", &lab.key);
 }
 
 #[test]
@@ -240,11 +339,15 @@ fn unsigned_wrongly_signed_and_misbound_images_are_refused_with_the_reason_in_sk
     let pg = lab.pullgate();
     let cases = [
         ("unsigned", "no signature".to_owned()),
-        ("wrongkey", "signed by an untrusted key".to_owned()),
+        ("wrongkey", ".sig: signed by an untrusted key".to_owned()),
+        (
+            "strangebundle",
+            "bundle: signed by an untrusted key".to_owned(),
+        ),
         (
             "misbound",
             format!(
-                "signature payload is for {} not {}",
+                ".sig: signature payload is for {} not {}",
                 lab.signed.manifest_digest, lab.misbound.manifest_digest
             ),
         ),
@@ -285,4 +388,88 @@ fn skopeo_copies_every_platform_of_an_index_signed_at_the_index() {
         let last = recs.last().expect("child not audited");
         assert_eq!(last["decision"], "allow", "{last}");
     }
+}
+
+#[test]
+fn a_key_signed_bundle_under_the_fallback_tag_pulls_and_the_audit_names_the_key() {
+    let lab = Lab::new();
+    let pg = lab.pullgate();
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/bundled:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.bundled);
+    let last = allowed_by(&pg, "bundled", "1.0", &lab.key);
+    let reasons = last["reasons"].to_string();
+    assert!(reasons.contains("bundle"), "{last}");
+}
+
+#[test]
+fn signatures_in_another_repository_count_only_where_the_rule_says_they_are() {
+    let lab = Lab::new();
+    // Without signature_repository, pullgate looks beside the image and finds nothing.
+    let pg = lab.pullgate();
+    let r = skopeo_copy(
+        &format!("{}/elsewhere:1.0", pg.host()),
+        &lab.tmp.path().join("refused"),
+        &[],
+    );
+    assert!(!r.ok, "pulled without signature_repository:\n{}", r.text());
+    let want = refused("elsewhere", "no signature");
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
+
+    let pg = lab.pullgate_with(
+        "pg-sigs",
+        "",
+        &format!("signature_repository = \"{SIGS}\"\n"),
+    );
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/elsewhere:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.elsewhere);
+    let last = allowed_by(&pg, "elsewhere", "1.0", &lab.key);
+    assert!(last["reasons"].to_string().contains(SIGS), "{last}");
+    // The image's own signature no longer counts: the rule says where signatures are.
+    let r = skopeo_copy(
+        &format!("{}/signed:1.0", pg.host()),
+        &lab.tmp.path().join("own"),
+        &[],
+    );
+    assert!(!r.ok, "pulled on a signature outside {SIGS}:\n{}", r.text());
+    let want = refused("signed", &format!("no signature in {SIGS}"));
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
+}
+
+#[test]
+fn with_a_trusted_root_a_key_signed_bundle_must_be_logged() {
+    let lab = Lab::new();
+    // Without a trusted root the key's signature is what counts: both bundles verify.
+    let pg = lab.pullgate();
+    for (image, img) in [("logged", &lab.logged), ("bundled", &lab.bundled)] {
+        let out = lab.tmp.path().join(format!("plain-{image}"));
+        let r = skopeo_copy(&format!("{}/{image}:1.0", pg.host()), &out, &[]);
+        assert!(r.ok, "{image}: {}\npullgate log:\n{}", r.text(), pg.log());
+        assert_dir_has_image(&out, img);
+    }
+    let pg = lab.pullgate_with(
+        "pg-root",
+        &format!("trusted_root = \"{}\"\n", lab.root.display()),
+        "",
+    );
+    let out = lab.tmp.path().join("logged");
+    let r = skopeo_copy(&format!("{}/logged:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.logged);
+    allowed_by(&pg, "logged", "1.0", &lab.key);
+    // The unlogged bundle no longer suffices.
+    let r = skopeo_copy(
+        &format!("{}/bundled:1.0", pg.host()),
+        &lab.tmp.path().join("unlogged"),
+        &[],
+    );
+    assert!(!r.ok, "an unlogged bundle was accepted:\n{}", r.text());
+    let want = refused(
+        "bundled",
+        "bundle: no transparency log entry from a trusted log",
+    );
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
 }

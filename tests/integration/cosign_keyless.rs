@@ -74,6 +74,7 @@ fn regex_identity() -> String {
 /// - `stampforeign`: `stamped`'s shape, timestamped by a TSA the trusted root does not list;
 /// - `stamplogged`: a Rekor v1 entry whose signed integrated time is inside the certificate's
 ///   validity, plus a trusted timestamp after the certificate expired.
+/// - `apart`: a bundle by [`IDENTITY`] attached in the repository [`SIGS`] only.
 struct Lab {
     tmp: tempfile::TempDir,
     reg: Registry,
@@ -83,7 +84,12 @@ struct Lab {
     stamped: TestImage,
     misbound: TestImage,
     multi: TestIndex,
+    provenance: TestImage,
+    apart: TestImage,
 }
+
+/// Where `apart`'s bundle is, as a rule's `signature_repository` names it.
+const SIGS: &str = "docker.io/acme/sigs";
 
 impl Lab {
     fn new() -> Lab {
@@ -110,6 +116,7 @@ impl Lab {
             "stampexpired",
             "stampforeign",
             "stamplogged",
+            "apart",
         ]
         .map(|n| (n, image(n)));
         push_image(&reg, &sigsigned, "library/sigsigned:1.0", &work);
@@ -210,6 +217,15 @@ impl Lab {
             &[bundle(&trusted, &multi.index_digest, COSIGN_SIGN)],
             &work,
         );
+        // COSIGN_REPOSITORY=.../acme/sigs: the bundle and its fallback tag live there.
+        let apart = other("apart");
+        push_bundles(
+            &reg,
+            "acme/sigs",
+            &Subject::image(apart),
+            &[bundle(&trusted, &apart.manifest_digest, COSIGN_SIGN)],
+            &work,
+        );
 
         // Timestamped by a TSA at `now`: inside `trusted`'s validity, after `lapsed` expired.
         let stranger_tsa = TestTsa::new("https://tsa.stranger.test/api/v1/timestamp");
@@ -248,15 +264,22 @@ impl Lab {
             misbound: misbound.clone(),
             stamped: other("stamped").clone(),
             multi,
+            provenance: provenance.clone(),
+            apart: apart.clone(),
         }
     }
 
     /// pullgate in `TMP/NAME` mirroring the registry as Docker Hub, with the test trusted root
     /// and `identities` as trust source `sigstore`, and [`HUB_RULE`].
     fn pullgate(&self, name: &str, identities: &str) -> Pullgate {
+        self.pullgate_with(name, identities, "")
+    }
+
+    /// Like [`Lab::pullgate`] with `rule_extra` (TOML lines) added to the rule.
+    fn pullgate_with(&self, name: &str, identities: &str, rule_extra: &str) -> Pullgate {
         let dir = self.tmp.path().join(name);
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"sigstore\"\nkind = \"cosign-keyless\"\ntrusted_root = \"{}\"\n{identities}\n\n{HUB_RULE}\n[typosquat]\nmode = \"off\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n[audit]\npath = \"{}\"\n\n{}\n[[trust]]\nname = \"sigstore\"\nkind = \"cosign-keyless\"\ntrusted_root = \"{}\"\n{identities}\n\n{HUB_RULE}{rule_extra}\n[typosquat]\nmode = \"off\"\n",
             dir.join("audit.jsonl").display(),
             registry_toml("docker.io", &self.reg.url, true, ""),
             self.root.display(),
@@ -377,7 +400,7 @@ fn skopeo_is_refused_unsigned_foreign_misbound_expired_untimely_and_attestation_
             "provenance",
             vec![refused(
                 "provenance",
-                &format!("bundle: an attestation ({SLSA}), not a signature"),
+                &format!("bundle: an attestation ({SLSA}), not a signature: this rule does not accept that predicate type"),
             )],
         ),
         // The timestamp is the only trusted time, and the certificate had expired by then.
@@ -428,6 +451,61 @@ fn skopeo_is_refused_unsigned_foreign_misbound_expired_untimely_and_attestation_
         let last = recs.last().expect("the refusal was not audited");
         assert_eq!(last["decision"], "deny", "{last}");
     }
+}
+
+#[test]
+fn an_attestation_counts_only_for_a_rule_that_lists_its_predicate_type() {
+    let lab = Lab::new();
+    let pg = lab.pullgate_with(
+        "pg",
+        &exact_identity(),
+        &format!("predicate_types = [\"{SLSA}\"]\n"),
+    );
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/provenance:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.provenance);
+    assert_allowed_by_identity(&pg, "docker.io/library/provenance", "1.0");
+    // The default pullgate refusing the same image is covered above, with its reason.
+}
+
+#[test]
+fn a_bundle_in_another_repository_counts_only_where_the_rule_says_signatures_are() {
+    let lab = Lab::new();
+    let pg = lab.pullgate("pg", &exact_identity());
+    let r = skopeo_copy(
+        &format!("{}/apart:1.0", pg.host()),
+        &lab.tmp.path().join("refused"),
+        &[],
+    );
+    assert!(!r.ok, "pulled without signature_repository:\n{}", r.text());
+    let want = refused("apart", "no signature");
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
+
+    let pg = lab.pullgate_with(
+        "pg-sigs",
+        &exact_identity(),
+        &format!("signature_repository = \"{SIGS}\"\n"),
+    );
+    let out = lab.tmp.path().join("out");
+    let r = skopeo_copy(&format!("{}/apart:1.0", pg.host()), &out, &[]);
+    assert!(r.ok, "{}\npullgate log:\n{}", r.text(), pg.log());
+    assert_dir_has_image(&out, &lab.apart);
+    assert_allowed_by_identity(&pg, "docker.io/library/apart", "1.0");
+    let recs = audited(&pg, "docker.io/library/apart", "1.0");
+    let reasons = recs.last().expect("audited")["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("keyless bundle in {SIGS}")),
+        "{reasons}"
+    );
+    let r = skopeo_copy(
+        &format!("{}/bundled:1.0", pg.host()),
+        &lab.tmp.path().join("own"),
+        &[],
+    );
+    assert!(!r.ok, "pulled on a bundle outside {SIGS}:\n{}", r.text());
+    let want = refused("bundled", &format!("no signature in {SIGS}"));
+    assert!(r.stderr.contains(&want), "{want:?} not in:\n{}", r.text());
 }
 
 #[test]

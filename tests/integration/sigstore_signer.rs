@@ -173,6 +173,15 @@ fn leaf_root_hash(body: &[u8]) -> [u8; 32] {
         .into()
 }
 
+/// The bytes a DSSE signature covers for an in-toto `statement` (PAE, trust-formats.md §2.8).
+pub(crate) fn pae(statement: &[u8]) -> Vec<u8> {
+    [
+        format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).as_bytes(),
+        statement,
+    ]
+    .concat()
+}
+
 fn sign_der(key: &SigningKey, message: &[u8]) -> Vec<u8> {
     let sig: Signature = key.sign(message);
     sig.to_der().as_bytes().to_vec()
@@ -588,14 +597,59 @@ impl MiniSigstore {
         log: Log,
         timestamps: &[(&TestTsa, OffsetDateTime)],
     ) -> Vec<u8> {
+        let material = json!({ "certificate": { "rawBytes": STANDARD.encode(&leaf.der) } });
+        self.dsse(
+            &leaf.key,
+            &leaf.pem,
+            Some(leaf),
+            material,
+            (subject, predicate_type),
+            log,
+            timestamps,
+        )
+    }
+
+    /// Like [`MiniSigstore::dsse_bundle`], signed with the managed key `key` as cosign v3
+    /// `sign --key` does with the transparency log: the log entry names the public key, the
+    /// bundle carries only a key hint.
+    pub(crate) fn key_dsse_bundle(
+        &self,
+        key: &SigningKey,
+        subject: &str,
+        predicate_type: &str,
+        integrated_time: i64,
+    ) -> Vec<u8> {
+        let spki = p256_spki_der(key);
+        let material = json!({ "publicKey": { "hint": STANDARD.encode(Sha256::digest(&spki)) } });
+        let verifier = pem("PUBLIC KEY", &spki);
+        self.dsse(
+            key,
+            &verifier,
+            None,
+            material,
+            (subject, predicate_type),
+            Log::V1 { integrated_time },
+            &[],
+        )
+    }
+
+    /// A DSSE bundle signed by `key`, whose log entry names `verifier_pem`; `material` is the
+    /// certificate or key hint. Rekor v2 entries need the certificate `leaf`.
+    #[allow(clippy::too_many_arguments)]
+    fn dsse(
+        &self,
+        key: &SigningKey,
+        verifier_pem: &str,
+        leaf: Option<&Leaf>,
+        material: Value,
+        (subject, predicate_type): (&str, &str),
+        log: Log,
+        timestamps: &[(&TestTsa, OffsetDateTime)],
+    ) -> Vec<u8> {
         let hex = subject.strip_prefix("sha256:").expect("a sha256 digest");
         let statement = Self::statement(hex, predicate_type);
-        let pae = [
-            format!("DSSEv1 {} {IN_TOTO} {} ", IN_TOTO.len(), statement.len()).as_bytes(),
-            &statement,
-        ]
-        .concat();
-        let signature = sign_der(&leaf.key, &pae);
+        let pae = pae(&statement);
+        let signature = sign_der(key, &pae);
         let tlog_entry = match log {
             Log::V1 { integrated_time } => {
                 let body = json!({
@@ -605,14 +659,18 @@ impl MiniSigstore {
                         "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&statement) },
                         "signatures": [{
                             "signature": STANDARD.encode(&signature),
-                            "verifier": STANDARD.encode(&leaf.pem),
+                            "verifier": STANDARD.encode(verifier_pem),
                         }],
                     },
                 });
                 self.v1_entry(&self.log("dsse", body, integrated_time))
             }
             // Rekor v2 logs DSSE as a hashedrekord over the PAE's digest (§2.6).
-            Log::V2 => self.rekor2_entry(leaf, Sha256::digest(&pae).into(), &signature),
+            Log::V2 => self.rekor2_entry(
+                leaf.expect("Rekor v2 entries here are for certificates"),
+                Sha256::digest(&pae).into(),
+                &signature,
+            ),
         };
         let timestamps: Vec<Vec<u8>> = timestamps
             .iter()
@@ -625,7 +683,7 @@ impl MiniSigstore {
                 "signatures": [{ "sig": STANDARD.encode(&signature), "keyid": "" }],
             },
         });
-        self.bundle(leaf, tlog_entry, &timestamps, content)
+        self.bundle(material, tlog_entry, &timestamps, content)
     }
 
     /// A v0.3 message-signature bundle for `artifact` signed by `leaf`, logged as the same
@@ -647,7 +705,8 @@ impl MiniSigstore {
                 "signature": STANDARD.encode(&signature),
             },
         });
-        self.bundle(leaf, self.v1_entry(&entry), &[], content)
+        let material = json!({ "certificate": { "rawBytes": STANDARD.encode(&leaf.der) } });
+        self.bundle(material, self.v1_entry(&entry), &[], content)
     }
 
     /// A Rekor v2 entry (rekor-tiles, §2.6) for `signature` over the SHA-256 `digest` by
@@ -713,17 +772,16 @@ impl MiniSigstore {
         })
     }
 
+    /// A v0.3 bundle: `material` (certificate or public key hint), the log entry, the
+    /// timestamps, then `content`.
     fn bundle(
         &self,
-        leaf: &Leaf,
+        mut material: Value,
         tlog_entry: Value,
         timestamps: &[Vec<u8>],
         content: Value,
     ) -> Vec<u8> {
-        let mut material = json!({
-            "certificate": { "rawBytes": STANDARD.encode(&leaf.der) },
-            "tlogEntries": [tlog_entry],
-        });
+        material["tlogEntries"] = json!([tlog_entry]);
         if !timestamps.is_empty() {
             let signed: Vec<Value> = timestamps
                 .iter()

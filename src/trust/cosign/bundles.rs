@@ -84,8 +84,13 @@ pub fn fallback_tag(digest: &Digest) -> String {
     digest.to_string().replacen(':', "-", 1)
 }
 
-/// Lists and reads the Sigstore bundles attached to `digest`.
-pub async fn find(store: &impl Store, digest: &Digest) -> Result<Found, DiscoveryError> {
+/// Lists and reads the Sigstore bundles attached to `digest`. Those hinting at a predicate
+/// type that counts as a signature (cosign's sign predicate or one of `accepted`) come first.
+pub async fn find(
+    store: &impl Store,
+    digest: &Digest,
+    accepted: &[String],
+) -> Result<Found, DiscoveryError> {
     let index = match store
         .referrers(digest, BUNDLE_ARTIFACT_TYPE, MAX_INDEX_BYTES)
         .await?
@@ -129,11 +134,12 @@ pub async fn find(store: &impl Store, digest: &Digest) -> Result<Found, Discover
         .collect();
     let total = candidates.len();
     candidates.sort_by_key(|d| {
-        d.annotations
+        let hint = d
+            .annotations
             .as_ref()
             .and_then(|a| a.get(PREDICATE_HINT))
-            .map(String::as_str)
-            != Some(COSIGN_SIGN_PREDICATE)
+            .map(String::as_str);
+        !hint.is_some_and(|h| h == COSIGN_SIGN_PREDICATE || accepted.iter().any(|t| t == h))
     });
     let mut bundles = Vec::new();
     for d in candidates.iter().take(MAX_BUNDLES) {

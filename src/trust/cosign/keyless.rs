@@ -2,7 +2,7 @@
 //! to one of the configured identities, chaining to the configured Sigstore trusted root and
 //! proven by the transparency log (trust-formats.md §2).
 //!
-//! Evidence is looked for in both places cosign writes it, concurrently: the legacy
+//! Evidence is looked for in both places cosign writes it, concurrently (`search`): the legacy
 //! `sha256-<hex>.sig` tag (each layer: payload, signature, certificate, Rekor bundle and
 //! RFC 3161 annotations), and Sigstore bundles attached as referrers (or under the referrers
 //! fallback tag). A `.sig` layer is turned into the equivalent v0.1 bundle — certificate, one
@@ -11,7 +11,7 @@
 //!
 //! A bundle signature must be an in-toto statement about this manifest digest with cosign's
 //! sign predicate: an attestation by the same identity (SLSA provenance, an SBOM) is not a
-//! signature of the image.
+//! signature of the image, unless the rule lists its predicate type.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::bundles;
+use super::search::{self, Checker, Place};
 use super::sig_tag::{self, RegistryStore, SignatureLayer, Store};
 use super::simple_signing;
 use crate::clock::SharedClock;
@@ -28,7 +28,6 @@ use crate::registry::Digest;
 use crate::sigstore::bundle::{Bundle, Content, Material, MessageSignature, TlogEntry, Version};
 use crate::sigstore::cert::Cert;
 use crate::sigstore::fulcio::{IdentityPolicy, Matcher};
-use crate::sigstore::intoto::COSIGN_SIGN_PREDICATE;
 use crate::sigstore::trusted_root::{TrustedRoot, TrustedRootError};
 use crate::sigstore::verify::{self, Artifact, Policy, Verification};
 use crate::trust::{Failure, Subject, Verified};
@@ -65,7 +64,7 @@ pub enum KeylessSetupError {
 
 /// Why one `.sig` layer does not vouch for the manifest.
 #[derive(Debug, thiserror::Error)]
-enum LayerFailure {
+pub enum LayerFailure {
     #[error(transparent)]
     Layer(#[from] sig_tag::LayerError),
     #[error("no certificate (keyed signature?)")]
@@ -147,99 +146,54 @@ impl CosignKeylessSource {
         )
     }
 
-    /// Verifies `s` with the signatures in its registry, fetched through the image's upstream.
+    /// Verifies `s` with the signatures in its signature repository, fetched through that
+    /// repository's upstream.
     pub async fn verify(&self, s: &Subject<'_>) -> Result<Verified, Failure> {
-        self.verify_from(&RegistryStore::new(s.target), s.digest)
-            .await
+        self.verify_from(
+            &RegistryStore::new(s.signatures),
+            s.digest,
+            s.predicate_types,
+        )
+        .await
+        .map_err(|why| Failure::new(&self.name, search::located(why, s.elsewhere())))
+        .map(|(v, place)| self.verified(&v, place, s.elsewhere()))
     }
 
-    async fn verify_from(&self, store: &impl Store, digest: &Digest) -> Result<Verified, Failure> {
-        let fail = |why: String| Failure::new(&self.name, why);
-        // Both places at once: an unsigned image costs one round trip of latency, not three.
-        let (sig, found) = tokio::join!(
-            sig_tag::read_manifest(store, digest),
-            bundles::find(store, digest)
-        );
-        let mut failures = Vec::new();
-        let mut looked = 0;
-
-        match sig {
-            Ok(Some(manifest)) => {
-                for layer in &manifest.layers {
-                    looked += 1;
-                    match self.check_layer(store, layer, digest).await {
-                        Ok(v) => return Ok(self.verified(&v, ".sig")),
-                        Err(e) => failures.push(format!(".sig: {e}")),
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => failures.push(e.to_string()),
-        }
-        match found {
-            Ok(found) => {
-                for bundle in found.bundles {
-                    looked += 1;
-                    match bundle {
-                        Ok(b) => match self.check_bundle(&b, digest) {
-                            Ok(v) => return Ok(self.verified(&v, "bundle")),
-                            Err(e) => failures.push(format!("bundle: {e}")),
-                        },
-                        Err(e) => failures.push(format!("bundle: {e}")),
-                    }
-                }
-                if found.total > bundles::MAX_BUNDLES {
-                    failures.push(format!(
-                        "{} more bundles not examined",
-                        found.total - bundles::MAX_BUNDLES
-                    ));
-                }
-            }
-            Err(e) => failures.push(e.to_string()),
-        }
-        if looked == 0 && failures.is_empty() {
-            return Err(fail("no signature".to_owned()));
-        }
-        Err(fail(super::summarise(&failures)))
+    async fn verify_from(
+        &self,
+        store: &(impl Store + Sync),
+        digest: &Digest,
+        accepted: &[String],
+    ) -> Result<(Verification, Place), String> {
+        search::search(self, store, digest, accepted).await
     }
 
-    fn verified(&self, v: &Verification, place: &str) -> Verified {
+    fn verified(&self, v: &Verification, place: Place, elsewhere: Option<&str>) -> Verified {
+        let place = match place {
+            Place::SigTag => ".sig",
+            Place::Bundle => "bundle",
+        };
+        let note = match elsewhere {
+            Some(repo) => format!("keyless {place} in {repo}"),
+            None => format!("keyless {place}"),
+        };
         Verified::new(
             &self.name,
             TrustKind::CosignKeyless,
             &v.signer.to_string(),
-            Some(format!("keyless {place}")),
+            Some(note),
         )
     }
+}
 
-    /// A bundle from the referrers: a signature over this digest by a trusted identity.
-    fn check_bundle(&self, bundle: &Bundle, digest: &Digest) -> Result<Verification, String> {
-        let sha = digest
-            .sha256_bytes()
-            .ok_or_else(|| "only sha256 manifests can be checked".to_owned())?;
-        let v = verify::verify(
-            bundle,
-            Artifact::Sha256(sha),
-            Policy::Identities(&self.identities),
-            &self.root,
-            self.clock.now(),
-        )
-        .map_err(|e| e.to_string())?;
-        if let Some(statement) = &v.statement {
-            if statement.predicate_type != COSIGN_SIGN_PREDICATE {
-                return Err(format!(
-                    "an attestation ({}), not a signature",
-                    statement.predicate_type
-                ));
-            }
-        }
-        Ok(v)
-    }
+impl Checker for CosignKeylessSource {
+    type Proof = Verification;
+    type LayerError = LayerFailure;
 
     /// A legacy `.sig` layer, as the v0.1 bundle it is equivalent to, then its payload.
-    async fn check_layer(
+    async fn check_layer<S: Store + Sync>(
         &self,
-        store: &impl Store,
+        store: &S,
         layer: &SignatureLayer,
         digest: &Digest,
     ) -> Result<Verification, LayerFailure> {
@@ -255,6 +209,28 @@ impl CosignKeylessSource {
         )?;
         // Only once the signature and identity hold is the payload read as a claim.
         simple_signing::check(&payload, digest)?;
+        Ok(v)
+    }
+
+    /// A bundle from the referrers: a signature over this digest by a trusted identity.
+    fn check_bundle(
+        &self,
+        bundle: &Bundle,
+        digest: &Digest,
+        accepted: &[String],
+    ) -> Result<Verification, String> {
+        let sha = digest
+            .sha256_bytes()
+            .ok_or_else(|| "only sha256 manifests can be checked".to_owned())?;
+        let v = verify::verify(
+            bundle,
+            Artifact::Sha256(sha),
+            Policy::Identities(&self.identities),
+            &self.root,
+            self.clock.now(),
+        )
+        .map_err(|e| e.to_string())?;
+        search::accepted_statement(v.statement.as_ref(), accepted)?;
         Ok(v)
     }
 }

@@ -1,13 +1,14 @@
-//! Reading cosign's legacy signature tag: the manifest at `sha256-<hex>.sig` in the image's own
-//! repository and, one layer at a time, the payload blobs it points to (trust-formats.md §1.1,
-//! §1.2, §1.8).
+//! Reading cosign's legacy signature tag: the manifest at `sha256-<hex>.sig` in the signature
+//! repository (the image's own, or the rule's `signature_repository`: the [`Target`] a
+//! [`RegistryStore`] is given) and, one layer at a time, the payload blobs it points to
+//! (trust-formats.md §1.1, §1.2, §1.8).
 //!
 //! Each layer of the signature manifest is one signature: the payload blob plus annotations.
 //! This module checks only the container — sizes, counts, media types, that each blob is the
 //! bytes its descriptor names — and hands the annotations on whole, so a keyless verifier can
 //! read `dev.sigstore.cosign/certificate`, `…/chain` and `…/bundle` from the same layers. What
-//! the signature and payload mean is for `keys` and `simple_signing`. Not here: OCI referrers
-//! and Sigstore bundles (§2.9), signatures kept in another repository (`COSIGN_REPOSITORY`).
+//! the signature and payload mean is for `keys` and `simple_signing`. OCI referrers and
+//! Sigstore bundles (§2.9) are read by `bundles`, through the same [`Store`].
 //!
 //! Every count and size read from the registry is capped, and every failure is an error: a
 //! registry that misbehaves never makes an image look signed.
