@@ -36,7 +36,6 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
                     .filter(|f| f.is_finite() && f.trunc() == *f && f.abs() < 9.2e18)
                     .ok_or_else(|| CanonicalError::NotAnInteger(n.to_string()))?;
                 // In range and integral: the conversion is exact, as Go's int64(f) is.
-                #[allow(clippy::cast_possible_truncation)]
                 let i = f as i64;
                 out.extend_from_slice(i.to_string().as_bytes());
             }

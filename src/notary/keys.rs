@@ -407,3 +407,156 @@ fn ecdsa_der(r: &[u8], s: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notary::metadata::KeyVal;
+
+    fn key(keytype: &str, public: String) -> PublicKey {
+        let json = KeyJson {
+            keytype: keytype.to_owned(),
+            keyval: KeyVal { public },
+        };
+        PublicKey::parse(&key_id(keytype, &json.keyval.public), &json).unwrap()
+    }
+
+    const MSG: &[u8] = br#"{"_type":"Targets","version":1}"#;
+
+    #[test]
+    fn p384_raw_signature_over_sha256() {
+        use p384::ecdsa::signature::hazmat::PrehashSigner as _;
+        let sk = p384::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        // SubjectPublicKeyInfo for id-ecPublicKey/secp384r1, then the uncompressed point.
+        let mut spki = hex::decode("3076301006072a8648ce3d020106052b81040022036200").unwrap();
+        spki.extend_from_slice(sk.verifying_key().to_encoded_point(false).as_bytes());
+        let k = key("ecdsa", STANDARD.encode(&spki));
+        // Several signatures so both r/s encodings (high bit set or not) are exercised.
+        for i in 0..8u8 {
+            let msg = [MSG, &[i]].concat();
+            let sig: p384::ecdsa::Signature = sk.sign_prehash(&Sha256::digest(&msg)).unwrap();
+            let raw = sig.to_bytes();
+            assert_eq!(raw.len(), 96);
+            assert!(k.verify("ECDSA", &msg, &raw));
+            assert!(!k.verify("ecdsa", MSG, &raw));
+            assert!(!k.verify("ecdsa", &msg, &raw[..64]));
+            assert!(!k.verify("rsapss", &msg, &raw));
+        }
+    }
+
+    #[test]
+    fn rsa_pss_and_pkcs1v15() {
+        use rsa::pkcs8::EncodePublicKey as _;
+        use rsa::signature::RandomizedSigner as _;
+        use rsa::signature::SignatureEncoding as _;
+        let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let spki = private.to_public_key().to_public_key_der().unwrap();
+        let k = key("rsa", STANDARD.encode(spki.as_bytes()));
+        let pss = rsa::pss::SigningKey::<Sha256>::new(private.clone())
+            .sign_with_rng(&mut rand_core::OsRng, MSG)
+            .to_vec();
+        assert!(k.verify("rsapss", MSG, &pss));
+        assert!(k.verify("pycrypto-pkcs#1 pss", MSG, &pss));
+        assert!(!k.verify("rsapkcs1v15", MSG, &pss));
+        assert!(!k.verify("ecdsa", MSG, &pss));
+        let v15 = rsa::pkcs1v15::SigningKey::<Sha256>::new(private)
+            .sign_with_rng(&mut rand_core::OsRng, MSG)
+            .to_vec();
+        assert!(k.verify("rsapkcs1v15", MSG, &v15));
+        assert!(!k.verify("rsapss", MSG, &v15));
+        assert!(!k.verify("rsapkcs1v15", b"other", &v15));
+        // Bare keys are not certificates: never acceptable as root keys.
+        assert_eq!(k.check_root_cert("g", None), Err(CertRuleError::NotX509));
+    }
+
+    #[test]
+    fn ed25519_raw_key() {
+        use ring::signature::{Ed25519KeyPair, KeyPair as _};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let k = key("ed25519", STANDARD.encode(pair.public_key().as_ref()));
+        let sig = pair.sign(MSG);
+        assert!(k.verify("eddsa", MSG, sig.as_ref()));
+        assert!(!k.verify("ecdsa", MSG, sig.as_ref()));
+        assert!(!k.verify("eddsa", b"x", sig.as_ref()));
+        assert_eq!(k.canonical_id(), k.id());
+    }
+
+    #[test]
+    fn listed_id_must_be_the_content_id() {
+        let json = KeyJson {
+            keytype: "ed25519".to_owned(),
+            keyval: KeyVal {
+                public: STANDARD.encode([1u8; 32]),
+            },
+        };
+        let e = PublicKey::parse(&"00".repeat(32), &json).unwrap_err();
+        assert!(matches!(e, KeyError::IdMismatch { .. }), "{e}");
+        let json = KeyJson {
+            keytype: "dsa".to_owned(),
+            keyval: KeyVal {
+                public: String::new(),
+            },
+        };
+        let e = PublicKey::parse(&key_id("dsa", ""), &json).unwrap_err();
+        assert_eq!(e, KeyError::UnsupportedType("dsa".to_owned()));
+        let json = KeyJson {
+            keytype: "ed25519".to_owned(),
+            keyval: KeyVal {
+                public: STANDARD.encode([1u8; 31]),
+            },
+        };
+        let e = PublicKey::parse(&key_id("ed25519", &json.keyval.public), &json).unwrap_err();
+        assert!(matches!(e, KeyError::Malformed { .. }), "{e}");
+    }
+
+    #[test]
+    fn x509_bundle_needs_a_leaf_first() {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, "ca");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let e = PublicKey::parse(
+            &key_id("ecdsa-x509", &STANDARD.encode(ca.pem())),
+            &KeyJson {
+                keytype: "ecdsa-x509".to_owned(),
+                keyval: KeyVal {
+                    public: STANDARD.encode(ca.pem()),
+                },
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is a CA"), "{e}");
+
+        // Leaf + its CA is fine; the signing key is the leaf's.
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "gun/x");
+        let leaf = p.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        let k = key("ecdsa-x509", STANDARD.encode(leaf.pem() + &ca.pem()));
+        assert_eq!(k.check_root_cert("gun/x", None), Ok(()));
+        assert!(matches!(
+            k.check_root_cert("gun/y", None),
+            Err(CertRuleError::WrongCn { .. })
+        ));
+        // The canonical id is the bare public key's id.
+        assert_eq!(
+            k.canonical_id(),
+            key_id("ecdsa", &STANDARD.encode(leaf_key.public_key_der()))
+        );
+    }
+
+    #[test]
+    fn ecdsa_der_encoding() {
+        let r = [0u8; 48];
+        let mut s = [0u8; 48];
+        s[0] = 0x80;
+        let der = ecdsa_der(&r, &s);
+        assert_eq!(&der[..5], &[0x30, 3 + 51, 0x02, 1, 0]);
+        assert_eq!(&der[5..8], &[0x02, 49, 0]);
+        assert_eq!(der.len(), 2 + 3 + 51);
+    }
+}

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256, Sha512};
 
@@ -287,26 +287,31 @@ impl Repo {
 
         let mut snap_meta = serde_json::Map::new();
         snap_meta.insert("root".to_owned(), meta(&root));
-        let mut del_keys = serde_json::Map::new();
-        let mut del_roles = Vec::new();
+        // Each role's `delegations` names its direct children (keys and paths; no hashes,
+        // those are the snapshot's).
+        let children = |parent: &str| {
+            let mut keys = serde_json::Map::new();
+            let mut roles = Vec::new();
+            for d in self.delegations.iter() {
+                if super::roles::parent(&d.name) == Some(parent) {
+                    keys.insert(d.key.id.clone(), d.key.key_json());
+                    roles.push(json!({"name": d.name, "keyids": [d.key.id], "threshold": 1, "paths": d.paths}));
+                }
+            }
+            json!({"keys": keys, "roles": roles})
+        };
         for d in &self.delegations {
-            del_keys.insert(d.key.id.clone(), d.key.key_json());
-            del_roles.push(
-                json!({"name": d.name, "keyids": [d.key.id], "threshold": 1, "paths": d.paths}),
-            );
             let doc = json!({"_type": "Targets", "version": d.version, "expires": d.expires,
-                "targets": d.targets, "delegations": {"keys": {}, "roles": []}});
+                "targets": d.targets, "delegations": children(&d.name)});
             let bytes = envelope(&doc, &[d.sign_with.as_ref().unwrap_or(&d.key)]);
             snap_meta.insert(d.name.clone(), meta(&bytes));
             if d.served {
                 m.put(&d.name, bytes);
             }
         }
-        // Nested delegations (targets/a/b) are delegated by their parent, not by targets;
-        // tests here only delegate directly below `targets`.
         let targets = json!({"_type": "Targets", "version": self.versions[0], "expires": FAR,
             "targets": self.targets,
-            "delegations": {"keys": del_keys, "roles": del_roles}});
+            "delegations": children("targets")});
         let targets = envelope(&targets, &[&self.targets_key]);
         snap_meta.insert("targets".to_owned(), meta(&targets));
         m.put("targets", targets);

@@ -945,3 +945,96 @@ fn timestamp_expiry_bounds_the_data() {
     let (data, _) = first_use(&repo.serve(), GUN).unwrap();
     assert_eq!(data.expires(), at("2026-11-26T23:00:00.5Z"));
 }
+
+#[test]
+fn nested_delegation_paths_narrow_down_the_chain() {
+    let mut repo = Repo::new(GUN);
+    repo.delegate("targets/a", &["v"], json!({}));
+    repo.delegate(
+        "targets/a/b",
+        &["", "v1"],
+        json!({
+            "v1.0": target(&"bb".repeat(32), 200),
+            "v2.0": target(&"cc".repeat(32), 300),
+            "x": target(&"dd".repeat(32), 400),
+        }),
+    );
+    let fetch = repo.serve();
+    let wanted = roles(&["targets/a/b"]);
+    let (data, state) = block(update(
+        &fetch,
+        GUN,
+        &RootTrust::FirstUse,
+        &wanted,
+        &State::default(),
+        at(NOW),
+    ))
+    .unwrap();
+    assert_eq!(data.tag("v1.0", &wanted).unwrap().length, 200);
+    assert_eq!(data.tag("v2.0", &wanted), None);
+    assert_eq!(data.tag("x", &wanted), None);
+    assert_eq!(data.notes().len(), 2, "{:?}", data.notes());
+    assert_eq!(state.versions["targets/a"], 1);
+    assert_eq!(state.versions["targets/a/b"], 1);
+    let asked = fetch.asked();
+    let a = asked
+        .iter()
+        .position(|n| n.starts_with("targets/a."))
+        .unwrap();
+    let b = asked
+        .iter()
+        .position(|n| n.starts_with("targets/a/b."))
+        .unwrap();
+    assert!(a < b, "{asked:?}");
+
+    // A missing link stops the walk: the child is not fetched.
+    let wanted = roles(&["targets/x/y"]);
+    let fetch = repo.serve();
+    let (data, _) = block(update(
+        &fetch,
+        GUN,
+        &RootTrust::FirstUse,
+        &wanted,
+        &State::default(),
+        at(NOW),
+    ))
+    .unwrap();
+    assert_eq!(data.notes(), ["targets/x: no such delegation"]);
+    assert!(!fetch.asked().iter().any(|n| n.starts_with("targets/x")));
+}
+
+#[test]
+fn update_future_is_send() {
+    // The server runs updates on a multi-threaded runtime.
+    fn assert_send<T: Send>(_: &T) {}
+    let fetch = MapFetch::default();
+    let wanted = pull_roles();
+    let state = State::default();
+    let fut = update(&fetch, GUN, &RootTrust::FirstUse, &wanted, &state, at(NOW));
+    assert_send(&fut);
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let (_, state) = first_use(&fixture(SIGNED), SIGNED_GUN).unwrap();
+    let text = serde_json::to_string(&state).unwrap();
+    let back: State = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, state);
+    let empty: State = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, State::default());
+}
+
+#[test]
+fn threshold_above_the_keys_and_duplicate_signatures() {
+    let mut repo = Repo::new(GUN);
+    let key = repo.root_keys[0].pop().unwrap();
+    let doc = repo.root_doc(1, &[&key], 2);
+    // Signed twice by the one key: distinct keys count, not signatures.
+    repo.roots[0] = super::testrepo::envelope(&doc, &[&key, &key]);
+    repo.root_keys[0].push(key);
+    let e = first_use(&repo.serve(), GUN).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "root: only 1 of 2 required signatures verify"
+    );
+}
