@@ -2,7 +2,7 @@
 //! metadata a notary server holds for one GUN, resolving tags to manifest digests
 //! (trust-formats.md §3).
 //!
-//! Algorithm ([`update`]):
+//! Algorithm ([`update()`]):
 //! 1. Root. With no stored root, the first root is trusted per [`RootTrust`]: pinned root key
 //!    ids (the root role must reach its threshold with pinned keys only), a known `root.json`,
 //!    or trust on first use; root-role keys must be x509 certificates for the GUN (CN, no
@@ -59,9 +59,9 @@ pub use error::NotaryError;
 pub use trust_data::TrustData;
 
 /// Where metadata comes from: the notary server in production, a map in tests.
-/// `name` is the file name under `/v2/<gun>/_trust/tuf/`: "timestamp.json", "root.json",
-/// "2.root.json", "snapshot.<sha256hex>.json", "targets.<sha256hex>.json",
-/// "targets/releases.<sha256hex>.json". `Ok(None)` = the server answered 404.
+/// `name` is the file name under `/v2/<gun>/_trust/tuf/`: `"timestamp.json"`, `"root.json"`,
+/// `"2.root.json"`, `"snapshot.<sha256hex>.json"`, `"targets.<sha256hex>.json"`,
+/// `"targets/releases.<sha256hex>.json"`. `Ok(None)` = the server answered 404.
 /// `limit` = max bytes to read (larger -> the fetcher returns FetchError).
 ///
 /// Implementations may write `async fn fetch(…)`; the future must be `Send` so an update can
