@@ -7,6 +7,8 @@
 //! - [`cli`]: command-line parsing and subcommands (the binary in `main.rs` only calls it).
 //! - [`clock`]: the one place that reads the wall clock.
 //! - [`config`]: the TOML configuration, validated into runtime types.
+//! - [`notary`]: offline Notary v1 (Docker Content Trust) metadata verification: root
+//!   bootstrap and rotation, timestamp, snapshot, targets and delegations, tag -> digest.
 //! - [`server`]: listener, TLS, graceful shutdown; `server::proxy` handles the pull API,
 //!   `server::route` parses paths, `server::respond` turns errors into OCI error responses.
 //! - [`policy`]: the pure decision: which rule applies and whether the evidence satisfies it.
