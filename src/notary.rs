@@ -49,7 +49,7 @@ pub mod trust_data;
 pub mod update;
 
 #[cfg(test)]
-mod testrepo;
+pub(crate) mod testrepo;
 #[cfg(test)]
 mod tests;
 

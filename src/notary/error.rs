@@ -57,3 +57,12 @@ pub(super) fn short_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> String
         ids.join(", ")
     }
 }
+
+impl NotaryError {
+    /// The server could not be asked (unreachable, timed out, an error status): unlike every
+    /// other error this says nothing about the trust data itself, so data verified earlier
+    /// may still answer.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, NotaryError::Fetch(_))
+    }
+}

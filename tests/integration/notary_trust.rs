@@ -50,6 +50,7 @@ impl Lab {
         let cli = NotaryCli::new(&tmp.path().join("cli"), &notary, &ca);
         let work = tmp.path().join("uploads");
         std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(tmp.path().join("out")).unwrap();
 
         let image = |name: &str| TestImage::oci(&format!("notary test image {name}"), "amd64", 0);
         let signed = image("signed");
@@ -196,7 +197,9 @@ fn skopeo_pulls_signed_tags_digests_and_indexes_and_is_refused_the_rest_with_the
         "signed-by-digest",
     );
     assert_allowed_by(&pg, "signed", d, RELEASES);
+    // (`unsigned`'s bytes, also stored in `plain` under an unsigned tag: its blobs are there.)
     let u = &lab.unsigned.manifest_digest;
+    push_image(&lab.reg, &lab.unsigned, "library/plain:extra", &lab.work);
     assert_refused(
         &pg,
         &lab,
