@@ -341,6 +341,7 @@ fn verify_with(
         (first, &authority.chain[1..])
     };
     chain::verify_path(leaf, cas, gen_time, EKU_TIME_STAMPING).map_err(|e| e.to_string())?;
+    timestamping_only(leaf)?;
     let spki = leaf.spki_der().map_err(|e| e.to_string())?;
     signature::verify(
         &spki,
@@ -349,6 +350,36 @@ fn verify_with(
         signer.info.signature.as_bytes(),
     )
     .map_err(|e| format!("token signature: {e}"))
+}
+
+/// RFC 3161 §2.3: a TSA's certificate has exactly one extended key usage extension, marked
+/// critical, whose only purpose is timeStamping — so a certificate issued for something else
+/// under the same CA cannot sign timestamps. (Path validation only checked the purpose is
+/// among those listed.)
+fn timestamping_only(leaf: &Cert) -> Result<(), String> {
+    let ekus: Vec<_> = leaf
+        .parsed()
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id == rfc5280::ID_CE_EXT_KEY_USAGE)
+        .collect();
+    let [eku] = ekus.as_slice() else {
+        return Err(format!(
+            "TSA certificate has {} extended key usage extensions, not one",
+            ekus.len()
+        ));
+    };
+    if !eku.critical {
+        return Err("TSA certificate's extended key usage is not critical".to_owned());
+    }
+    let purposes = x509_cert::ext::pkix::ExtendedKeyUsage::from_der(eku.extn_value.as_bytes())
+        .map_err(|e| format!("TSA certificate's extended key usage: {e}"))?;
+    if purposes.0 != [EKU_TIME_STAMPING] {
+        return Err("TSA certificate may be used for more than timestamping".to_owned());
+    }
+    Ok(())
 }
 
 /// CMS allows a bare key algorithm (id-ecPublicKey, rsaEncryption) as the signature
@@ -483,6 +514,37 @@ mod tests {
             bundle.signature(),
             &root.timestamp_authorities,
         )
+    }
+
+    #[test]
+    fn a_tsa_certificate_is_for_timestamping_only_and_says_so_critically() {
+        use rcgen::{CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, KeyPair};
+        use x509_cert::ext::pkix::ExtendedKeyUsage;
+        let cert = |eku: Option<(&[ObjectIdentifier], bool)>, rcgen_eku: bool| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            if rcgen_eku {
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::TimeStamping];
+            }
+            if let Some((oids, critical)) = eku {
+                let der = ExtendedKeyUsage(oids.to_vec()).to_der().unwrap();
+                let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 37], der);
+                ext.set_criticality(critical);
+                p.custom_extensions = vec![ext];
+            }
+            let c = p.self_signed(&KeyPair::generate().unwrap()).unwrap();
+            Cert::from_der(c.der()).unwrap()
+        };
+        let ts = [EKU_TIME_STAMPING];
+        assert_eq!(timestamping_only(&cert(Some((&ts, true)), false)), Ok(()));
+        let err = |c: Cert| timestamping_only(&c).unwrap_err();
+        assert!(err(cert(Some((&ts, false)), false)).contains("not critical"));
+        assert!(
+            err(cert(None, true)).contains("not critical"),
+            "rcgen's EKU"
+        );
+        let two = [EKU_TIME_STAMPING, chain::EKU_CODE_SIGNING];
+        assert!(err(cert(Some((&two, true)), false)).contains("more than timestamping"));
+        assert!(err(cert(None, false)).contains("0 extended key usage"));
     }
 
     #[test]
