@@ -7,6 +7,8 @@
 //! - `faults`: failure paths against a deliberately broken fake upstream.
 //! - `clients`: pulls with dockerd, containerd's ctr and podman.
 //! - `token_auth`: the Bearer token flow against a real registry with token auth.
+//! - `token_issuer`: a test token issuer (ES256 JWTs with `x5c`, distribution token spec) over
+//!   HTTP or HTTPS, recording every request; for the registry and the notary server.
 //! - `typosquat_gate`: the typosquat check in the proxy (block and warn) with skopeo.
 //! - `cli`: the command line: check-config, exit codes, the shipped example configs.
 //! - `cosign_key`: the `cosign-key` trust source end to end: cosign-format signatures pushed
@@ -37,6 +39,9 @@
 //! - `notary_trust`: the `notary` trust source end to end: trust data published with the
 //!   real notary CLI, pulls with skopeo, dockerd and ctr allowed or refused with the reason,
 //!   re-signing, a stopped notary server, root pinning and first use.
+//! - `notary_token`: the `notary` trust source against a notary server that requires Bearer
+//!   tokens from the test token issuer: anonymous tokens for the fully qualified GUN reused
+//!   across pulls, and a token service that needs the source's configured credentials.
 
 mod api;
 mod cli;
@@ -46,6 +51,7 @@ mod cosign_keyless;
 mod faults;
 mod notary_infra;
 mod notary_support;
+mod notary_token;
 mod notary_trust;
 mod oci_push;
 mod pull;
@@ -54,6 +60,7 @@ mod sigstore_signer;
 mod sigstore_tsa;
 mod support;
 mod token_auth;
+mod token_issuer;
 mod trust_gate;
 mod typosquat_eval;
 mod typosquat_gate;

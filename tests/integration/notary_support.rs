@@ -5,10 +5,11 @@
 //! - [`NotaryServer`]: notary-signer (gRPC with mutual TLS, memory storage) plus notary-server
 //!   (HTTPS with the test CA's leaf, remote trust service = that signer, ECDSA server-managed
 //!   keys, memory storage). Both die when the value drops; [`NotaryServer::stop`] kills them
-//!   earlier to test "trust server down".
+//!   earlier to test "trust server down". [`NotaryServer::start_with_token_auth`] makes the
+//!   server demand Bearer tokens from a test [`TokenIssuer`].
 //! - [`NotaryCli`]: one client trust directory and config; `init` a GUN (server-managed
 //!   snapshot key, as Docker did), add delegations, sign and remove tags, read the published
-//!   metadata back.
+//!   metadata back. [`NotaryCli::with_login`] logs it in at such a server's token service.
 //!
 //! Nothing skips: a missing binary panics naming the package, because scripts/test.sh installs
 //! it.
@@ -27,6 +28,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::*;
+use crate::token_issuer::{TokenIssuer, ISSUER};
 
 /// The role `docker trust sign` publishes into and pullgate looks in first (§3.7).
 pub const RELEASES: &str = "targets/releases";
@@ -90,6 +92,32 @@ impl NotaryServer {
     /// health check of its trust service is periodic, so an early 200 does not prove the signer
     /// is reachable.
     pub fn start(dir: &Path, ca: &TestCa) -> NotaryServer {
+        Self::start_with(dir, ca, None)
+    }
+
+    /// Like [`NotaryServer::start`], but every `/v2/` request needs a Bearer token from
+    /// `issuer` for `service` (distribution's token access controller, the same as the
+    /// registry's `auth: token`): unauthenticated requests get 401 with a challenge naming the
+    /// issuer's realm, `service` and the scope `repository:<GUN>:pull` (or `push,pull`).
+    pub fn start_with_token_auth(
+        dir: &Path,
+        ca: &TestCa,
+        issuer: &TokenIssuer,
+        service: &str,
+    ) -> NotaryServer {
+        let auth = serde_json::json!({
+            "type": "token",
+            "options": {
+                "realm": issuer.realm(),
+                "service": service,
+                "issuer": ISSUER,
+                "rootcertbundle": issuer.root_bundle,
+            },
+        });
+        Self::start_with(dir, ca, Some(auth))
+    }
+
+    fn start_with(dir: &Path, ca: &TestCa, auth: Option<Value>) -> NotaryServer {
         std::fs::create_dir_all(dir).unwrap();
         let began = Instant::now();
         let signer_port = free_port();
@@ -109,7 +137,7 @@ impl NotaryServer {
         std::fs::write(&signer_cfg, signer_json.to_string()).unwrap();
 
         let server_cfg = dir.join("notary-server.json");
-        let server_json = serde_json::json!({
+        let mut server_json = serde_json::json!({
             "server": {
                 "http_addr": format!("127.0.0.1:{port}"),
                 "tls_cert_file": ca.cert,
@@ -127,6 +155,9 @@ impl NotaryServer {
             "storage": {"backend": "memory"},
             "logging": {"level": "info"},
         });
+        if let Some(auth) = auth {
+            server_json["auth"] = auth;
+        }
         std::fs::write(&server_cfg, server_json.to_string()).unwrap();
 
         let signer_log = dir.join("notary-signer.log");
@@ -273,6 +304,10 @@ pub struct NotaryCli {
     pub ca_cert: PathBuf,
     /// Names the files this client writes (manifests, keys) uniquely.
     counter: AtomicUsize,
+    /// `NOTARY_AUTH` (base64 of `user:password`): the CLI's login at the server's token
+    /// service. Without it the CLI would prompt for a user name, which fails without a
+    /// terminal.
+    auth: Option<String>,
 }
 
 /// Every key passphrase the CLI may ask for; with them set it never prompts.
@@ -302,7 +337,16 @@ impl NotaryCli {
             server_url: server.url(),
             ca_cert: ca.ca_cert.clone(),
             counter: AtomicUsize::new(0),
+            auth: None,
         }
+    }
+
+    /// This client logs in to the server's token service as `user` (for servers started with
+    /// [`NotaryServer::start_with_token_auth`]).
+    pub fn with_login(mut self, user: &str, password: &str) -> NotaryCli {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.auth = Some(b64);
+        self
     }
 
     /// `notary -c CONF ARGS…` with passphrases and the egress guard; the raw result.
@@ -311,6 +355,9 @@ impl NotaryCli {
         cmd.arg("-c").arg(&self.config).args(args);
         for var in PASSPHRASE_ENV {
             cmd.env(var, "pullgate-test-passphrase");
+        }
+        if let Some(auth) = &self.auth {
+            cmd.env("NOTARY_AUTH", auth);
         }
         run(&mut cmd)
     }
@@ -414,11 +461,29 @@ impl NotaryCli {
     /// The hex TUF key id of the GUN's root key: the single id under `roles.root.keyids` of
     /// the published root.json (an `ecdsa-x509` key, trust-formats.md §3.3).
     pub fn root_key_id(&self, gun: &str) -> String {
-        let root: Value = serde_json::from_slice(&self.fetch(gun, "root.json")).unwrap();
-        let ids = root["signed"]["roles"]["root"]["keyids"]
-            .as_array()
-            .unwrap_or_else(|| panic!("root.json without roles.root.keyids: {root}"));
-        assert_eq!(ids.len(), 1, "expected one root key: {root}");
-        ids[0].as_str().unwrap().to_owned()
+        root_key_id_of(&self.fetch(gun, "root.json"))
     }
+
+    /// Like [`NotaryCli::root_key_id`], from the copy of root.json the CLI keeps in its trust
+    /// directory (what it published), for servers that need a token to read.
+    pub fn cached_root_key_id(&self, gun: &str) -> String {
+        let path = self
+            .trust_dir
+            .join("tuf")
+            .join(gun)
+            .join("metadata/root.json");
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("no cached root.json at {}: {e}", path.display()));
+        root_key_id_of(&bytes)
+    }
+}
+
+/// The single key id under `roles.root.keyids` of a root.json.
+fn root_key_id_of(bytes: &[u8]) -> String {
+    let root: Value = serde_json::from_slice(bytes).unwrap();
+    let ids = root["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("root.json without roles.root.keyids: {root}"));
+    assert_eq!(ids.len(), 1, "expected one root key: {root}");
+    ids[0].as_str().unwrap().to_owned()
 }

@@ -537,6 +537,12 @@ impl Pullgate {
     /// Starts `pullgate serve` with `config` (whose `[server] listen` should use port 0 or a
     /// free port) and waits for its "listening" line.
     pub fn start(dir: &Path, config: &str) -> Pullgate {
+        Self::start_with_env(dir, config, &[])
+    }
+
+    /// Like [`Pullgate::start`], with `env` added to the process's environment (e.g. the
+    /// variables `username_env`/`password_env` name), not the test process's own.
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Pullgate {
         std::fs::create_dir_all(dir).unwrap();
         let cfg = dir.join("pullgate.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -545,6 +551,7 @@ impl Pullgate {
             .arg(&cfg)
             .env("PULLGATE_LOG", "info,pullgate=debug")
             .envs(EGRESS_GUARD)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -20,6 +20,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct HttpFetch {
     upstream: Upstream,
+    /// Whether the source has credentials for the token service; a refusal says which case
+    /// it was, because the fix differs (configure credentials vs. check them).
+    has_credentials: bool,
 }
 
 // === impl HttpFetch ===
@@ -39,6 +42,7 @@ impl HttpFetch {
         };
         Ok(HttpFetch {
             upstream: Upstream::new(Arc::new(registry))?,
+            has_credentials: config.credentials.is_some(),
         })
     }
 }
@@ -66,6 +70,11 @@ impl Fetch for HttpFetch {
             StatusCode::OK => {}
             // notary-server answers 404 METADATA_NOT_FOUND for a GUN or file it does not have.
             StatusCode::NOT_FOUND => return Ok(None),
+            // After the token flow a 401 or 403 means no token (or no Basic login) was good
+            // enough: say so plainly instead of a bare status.
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                return Err(FetchError(refusal(name, s, self.has_credentials)))
+            }
             other => return Err(FetchError(format!("{name}: answered {other}"))),
         }
         let idle = self.upstream.config().idle_timeout;
@@ -79,5 +88,38 @@ impl Fetch for HttpFetch {
         .await
         .map(Some)
         .map_err(|e| FetchError(format!("{name}: {e}")))
+    }
+}
+
+/// The reason for a 401/403 from the notary server when fetching `name`.
+fn refusal(name: &str, status: StatusCode, has_credentials: bool) -> String {
+    if has_credentials {
+        format!(
+            "{name}: the notary server refused access with the configured credentials ({status})"
+        )
+    } else {
+        format!(
+            "{name}: the notary server refused anonymous access ({status}); it needs credentials \
+             (username_env/password_env or username_file/password_file)"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_whether_credentials_were_sent() {
+        assert_eq!(
+            refusal("root.json", StatusCode::UNAUTHORIZED, false),
+            "root.json: the notary server refused anonymous access (401 Unauthorized); it needs \
+             credentials (username_env/password_env or username_file/password_file)"
+        );
+        assert_eq!(
+            refusal("timestamp.json", StatusCode::FORBIDDEN, true),
+            "timestamp.json: the notary server refused access with the configured credentials \
+             (403 Forbidden)"
+        );
     }
 }
