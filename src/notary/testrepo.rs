@@ -87,10 +87,43 @@ pub fn fixture(rel: &str) -> MapFetch {
     m
 }
 
-/// An ECDSA P-256 key that signs like notary (raw r‖s over SHA-256), as a bare `ecdsa` key
-/// or as an `ecdsa-x509` certificate.
+/// How an RSA [`Signer`] signs notary metadata. Signing goes through the `rsa` crate, not
+/// ring: ring refuses to load keys under 2048 bits and has no PSS salt-length choice, and
+/// signing with another implementation than the verifier's (ring) makes the tests a
+/// cross-check of the scheme parameters rather than ring agreeing with itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaScheme {
+    /// `rsapss`: RSASSA-PSS, SHA-256, MGF1-SHA-256, salt length 32 (notary's `RSAPSS`).
+    Pss,
+    /// Labelled `rsapss`, but PSS with this salt length.
+    PssSalt(usize),
+    /// `rsapkcs1v15`: RSASSA-PKCS1-v1_5 with SHA-256.
+    Pkcs1v15,
+    /// PKCS#1 v1.5 SHA-256 bytes labelled `rsapss`.
+    Pkcs1v15AsPss,
+    /// PSS (salt 32) bytes labelled `rsapkcs1v15`.
+    PssAsPkcs1v15,
+}
+
+/// The hash a test RSA certificate is signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertHash {
+    Sha256,
+    /// `sha1WithRSAEncryption`, which notary refuses for root certificates.
+    Sha1,
+}
+
+enum SigningKey {
+    Ecdsa(EcdsaKeyPair),
+    Rsa(rsa::RsaPrivateKey),
+}
+
+/// A key that signs like notary: ECDSA P-256 (raw r‖s over SHA-256) as a bare `ecdsa` key
+/// or an `ecdsa-x509` certificate, or RSA as a bare `rsa` key or an `rsa-x509` certificate.
 pub struct Signer {
-    pair: EcdsaKeyPair,
+    key: SigningKey,
+    /// Only used by RSA keys.
+    pub rsa_scheme: RsaScheme,
     pub keytype: &'static str,
     pub public: String,
     pub id: String,
@@ -102,26 +135,64 @@ impl Signer {
         let kp = rcgen::KeyPair::generate().unwrap();
         let pair = ring_pair(&kp);
         let public = STANDARD.encode(kp.public_key_der());
-        Signer::new(pair, "ecdsa", public)
+        Signer::new(SigningKey::Ecdsa(pair), "ecdsa", public)
     }
 
     /// An `ecdsa-x509` root key: a self-signed certificate with CN `cn`, valid 2026-2036.
     pub fn x509(cn: &str) -> Signer {
         let kp = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        p.not_before = rcgen::date_time_ymd(2026, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2036, 1, 1);
-        p.is_ca = rcgen::IsCa::ExplicitNoCa;
-        let cert = p.self_signed(&kp).unwrap();
+        let cert = cert_params(cn).self_signed(&kp).unwrap();
         let public = STANDARD.encode(cert.pem());
-        Signer::new(ring_pair(&kp), "ecdsa-x509", public)
+        Signer::new(SigningKey::Ecdsa(ring_pair(&kp)), "ecdsa-x509", public)
     }
 
-    fn new(pair: EcdsaKeyPair, keytype: &'static str, public: String) -> Signer {
+    /// A bare `rsa` key (base64 SPKI DER), 2048 bits, signing with `rsapss`.
+    pub fn rsa() -> Signer {
+        use rsa::pkcs8::EncodePublicKey as _;
+        let key = rsa_key(2048);
+        let spki = key.to_public_key().to_public_key_der().unwrap();
+        let public = STANDARD.encode(spki.as_bytes());
+        Signer::new(SigningKey::Rsa(key), "rsa", public)
+    }
+
+    /// An `rsa-x509` key: a self-signed SHA-256 certificate with CN `cn` over a fresh
+    /// 2048-bit key, signing with `rsapss`.
+    pub fn rsa_x509(cn: &str) -> Signer {
+        Signer::rsa_x509_with(cn, rsa_key(2048), CertHash::Sha256)
+    }
+
+    /// An `rsa-x509` key for `key` (any size) whose self-signed certificate uses `hash`.
+    pub fn rsa_x509_with(cn: &str, key: rsa::RsaPrivateKey, hash: CertHash) -> Signer {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        let pkcs1 = key.to_public_key().to_pkcs1_der().unwrap().into_vec();
+        // rcgen's ring backend loads RSA keys through ring, which refuses keys under 2048
+        // bits; as a "remote" key rcgen takes any size and leaves the signing to us.
+        let remote = RemoteRsa {
+            pkcs1,
+            key: key.clone(),
+        };
+        let kp = rcgen::KeyPair::from_remote(Box::new(remote)).unwrap();
+        let cert = cert_params(cn).self_signed(&kp).unwrap();
+        let der = match hash {
+            CertHash::Sha256 => cert.der().to_vec(),
+            CertHash::Sha1 => resign_sha1(cert.der(), &key),
+        };
+        let pem = {
+            use der::{Decode as _, EncodePem as _};
+            x509_cert::Certificate::from_der(&der)
+                .unwrap()
+                .to_pem(der::pem::LineEnding::LF)
+                .unwrap()
+        };
+        let public = STANDARD.encode(pem);
+        Signer::new(SigningKey::Rsa(key), "rsa-x509", public)
+    }
+
+    fn new(key: SigningKey, keytype: &'static str, public: String) -> Signer {
         let id = keys::key_id(keytype, &public);
         Signer {
-            pair,
+            key,
+            rsa_scheme: RsaScheme::Pss,
             keytype,
             public,
             id,
@@ -133,9 +204,97 @@ impl Signer {
     }
 
     pub fn sign(&self, message: &[u8]) -> Value {
-        let sig = self.pair.sign(&SystemRandom::new(), message).unwrap();
-        json!({"keyid": self.id, "method": "ecdsa", "sig": STANDARD.encode(sig.as_ref())})
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let (method, sig) = match &self.key {
+            SigningKey::Ecdsa(pair) => {
+                let sig = pair.sign(&SystemRandom::new(), message).unwrap();
+                ("ecdsa", sig.as_ref().to_vec())
+            }
+            SigningKey::Rsa(key) => {
+                let pss = |salt| {
+                    rsa::pss::SigningKey::<Sha256>::new_with_salt_len(key.clone(), salt)
+                        .sign_with_rng(&mut rand_core::OsRng, message)
+                        .to_vec()
+                };
+                let v15 = || {
+                    rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone())
+                        .sign_with_rng(&mut rand_core::OsRng, message)
+                        .to_vec()
+                };
+                match self.rsa_scheme {
+                    RsaScheme::Pss => ("rsapss", pss(32)),
+                    RsaScheme::PssSalt(salt) => ("rsapss", pss(salt)),
+                    RsaScheme::Pkcs1v15 => ("rsapkcs1v15", v15()),
+                    RsaScheme::Pkcs1v15AsPss => ("rsapss", v15()),
+                    RsaScheme::PssAsPkcs1v15 => ("rsapkcs1v15", pss(32)),
+                }
+            }
+        };
+        json!({"keyid": self.id, "method": method, "sig": STANDARD.encode(sig)})
     }
+}
+
+/// A fresh RSA key of `bits`. With num-bigint-dig optimised in the dev profile (Cargo.toml) a
+/// 2048-bit key takes about a quarter of a second here, so keys are not cached across tests:
+/// every signer gets its own key, and tests that tell keys apart can rely on that.
+pub fn rsa_key(bits: usize) -> rsa::RsaPrivateKey {
+    rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits).unwrap()
+}
+
+/// Parameters shared by the test certificates: CN `cn`, a leaf, valid 2026-2036.
+fn cert_params(cn: &str) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p.not_before = rcgen::date_time_ymd(2026, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    p.is_ca = rcgen::IsCa::ExplicitNoCa;
+    p
+}
+
+/// An RSA key rcgen signs certificates with (PKCS#1 v1.5, SHA-256).
+struct RemoteRsa {
+    /// PKCS#1 `RSAPublicKey` DER, which rcgen wraps into the SPKI.
+    pkcs1: Vec<u8>,
+    key: rsa::RsaPrivateKey,
+}
+
+impl rcgen::RemoteKeyPair for RemoteRsa {
+    fn public_key(&self) -> &[u8] {
+        &self.pkcs1
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        Ok(rsa::pkcs1v15::SigningKey::<Sha256>::new(self.key.clone())
+            .sign(msg)
+            .to_vec())
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+/// `cert` re-signed with `sha1WithRSAEncryption` (rcgen has no SHA-1 algorithm): both
+/// algorithm identifiers rewritten, the TBS re-hashed with SHA-1 and re-signed, so the
+/// certificate is a genuine SHA-1 certificate and not just a relabelled one.
+fn resign_sha1(cert: &[u8], key: &rsa::RsaPrivateKey) -> Vec<u8> {
+    use der::{Decode as _, Encode as _};
+    let mut c = x509_cert::Certificate::from_der(cert).unwrap();
+    let sha1_rsa = der::oid::db::rfc5912::SHA_1_WITH_RSA_ENCRYPTION;
+    c.tbs_certificate.signature.oid = sha1_rsa;
+    c.signature_algorithm.oid = sha1_rsa;
+    let tbs = c.tbs_certificate.to_der().unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &tbs);
+    // DigestInfo prefix for SHA-1 (RFC 8017 §9.2 note 1).
+    let prefix = hex::decode("3021300906052b0e03021a05000414").unwrap();
+    let scheme = rsa::Pkcs1v15Sign {
+        hash_len: Some(20),
+        prefix: prefix.into_boxed_slice(),
+    };
+    let sig = key.sign(scheme, digest.as_ref()).unwrap();
+    c.signature = der::asn1::BitString::from_bytes(&sig).unwrap();
+    c.to_der().unwrap()
 }
 
 fn ring_pair(kp: &rcgen::KeyPair) -> EcdsaKeyPair {
@@ -204,6 +363,11 @@ pub struct Repo {
 impl Repo {
     /// Root v1 with one x509 key for `gun`; tag `1.0` -> `aa…aa` (100 bytes) in `targets`.
     pub fn new(gun: &str) -> Repo {
+        Repo::with_root_key(Signer::x509(gun))
+    }
+
+    /// Like [`Repo::new`], with `key` as the one root key.
+    pub fn with_root_key(key: Signer) -> Repo {
         let mut repo = Repo {
             root_keys: Vec::new(),
             roots: Vec::new(),
@@ -215,7 +379,6 @@ impl Repo {
             versions: [1, 1, 1],
             timestamp_expires: FAR.to_owned(),
         };
-        let key = Signer::x509(gun);
         let root = repo.root_doc(1, &[&key], 1);
         let bytes = envelope(&root, &[&key]);
         repo.root_keys.push(vec![key]);
@@ -246,6 +409,14 @@ impl Repo {
         })
     }
 
+    /// Rebuilds and re-signs root v1 (the only version) after the role keys were replaced.
+    pub fn rebuild_root(&mut self) {
+        assert_eq!(self.roots.len(), 1, "only for a repository with one root");
+        let keys: Vec<&Signer> = self.root_keys[0].iter().collect();
+        let doc = self.root_doc(1, &keys, 1);
+        self.roots[0] = envelope(&doc, &keys);
+    }
+
     /// Adds root version n+1 with `new_keys`, signed by the previous root keys (if
     /// `by_old`) and the new ones.
     pub fn rotate_root(&mut self, new_keys: Vec<Signer>, by_old: bool) {
@@ -263,9 +434,14 @@ impl Repo {
     }
 
     pub fn delegate(&mut self, name: &str, paths: &[&str], targets: Value) {
+        self.delegate_to(Signer::ecdsa(), name, paths, targets);
+    }
+
+    /// A delegation whose one key is `key`.
+    pub fn delegate_to(&mut self, key: Signer, name: &str, paths: &[&str], targets: Value) {
         self.delegations.push(Delegation {
             name: name.to_owned(),
-            key: Signer::ecdsa(),
+            key,
             paths: paths.iter().map(|p| p.to_string()).collect(),
             targets,
             version: 1,

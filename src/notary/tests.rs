@@ -1038,3 +1038,236 @@ fn threshold_above_the_keys_and_duplicate_signatures() {
         "root: only 1 of 2 required signatures verify"
     );
 }
+
+// --- synthetic repositories: RSA keys ------------------------------------------------------
+
+use super::testrepo::{rsa_key, CertHash, RsaScheme};
+
+/// The `keytype` of `id` in a served role file, and the method of its signature there.
+fn key_and_method(fetch: &MapFetch, file: &str, keys_in: &str, id: &str) -> (String, String) {
+    let listing: Value = serde_json::from_slice(&fetch.get(keys_in)).unwrap();
+    let keys = if keys_in == "root.json" {
+        &listing["signed"]["keys"]
+    } else {
+        &listing["signed"]["delegations"]["keys"]
+    };
+    let v: Value = serde_json::from_slice(&fetch.get(file)).unwrap();
+    let sig = v["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["keyid"] == id)
+        .unwrap();
+    (
+        keys[id]["keytype"].as_str().unwrap().to_owned(),
+        sig["method"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn rsa_x509_root_and_releases_delegation() {
+    let mut repo = Repo::with_root_key(Signer::rsa_x509(GUN));
+    // Bare `rsa` keys for the other top-level roles, one of them PKCS#1 v1.5.
+    repo.targets_key = Signer::rsa();
+    repo.targets_key.rsa_scheme = RsaScheme::Pkcs1v15;
+    repo.snapshot_key = Signer::rsa();
+    repo.rebuild_root();
+    repo.delegate_to(
+        Signer::rsa_x509("releases-signer"),
+        "targets/releases",
+        &[""],
+        bb(),
+    );
+    let fetch = repo.serve();
+
+    let root_id = repo.root_keys[0][0].id.clone();
+    let rel_id = repo.delegations[0].key.id.clone();
+    let tgt_id = repo.targets_key.id.clone();
+    let snap_id = repo.snapshot_key.id.clone();
+    let kinds = [
+        ("root.json", "root.json", &root_id),
+        ("targets/releases.json", "targets.json", &rel_id),
+        ("targets.json", "root.json", &tgt_id),
+        ("snapshot.json", "root.json", &snap_id),
+    ]
+    .map(|(file, keys_in, id)| key_and_method(&fetch, file, keys_in, id));
+    assert_eq!(
+        kinds,
+        [
+            ("rsa-x509", "rsapss"),
+            ("rsa-x509", "rsapss"),
+            ("rsa", "rsapkcs1v15"),
+            ("rsa", "rsapss"),
+        ]
+        .map(|(k, m)| (k.to_owned(), m.to_owned()))
+    );
+
+    let (data, state) = first_use(&fetch, GUN).unwrap();
+    let t = data.tag("1.0", &pull_roles()).unwrap();
+    assert_eq!(t.role, "targets/releases");
+    assert_eq!(t.digest, digest(&format!("sha256:{}", "bb".repeat(32))));
+    assert_eq!(t.length, 200);
+    assert!(data.notes().is_empty(), "{:?}", data.notes());
+    assert_eq!(state.versions["targets/releases"], 1);
+
+    // Pinned by the certificate's key id and by its bare public key's id.
+    let parsed = PublicKey::parse(
+        &root_id,
+        &serde_json::from_value::<KeyJson>(repo.root_keys[0][0].key_json()).unwrap(),
+    )
+    .unwrap();
+    let canonical = parsed.canonical_id();
+    assert_ne!(canonical, root_id);
+    for pin in [root_id, canonical] {
+        let trust = RootTrust::Keys(vec![pin]);
+        let (data, _) = run(&fetch, GUN, &trust, &State::default(), at(NOW)).unwrap();
+        assert_eq!(
+            data.tag("1.0", &pull_roles()).unwrap().role,
+            "targets/releases"
+        );
+    }
+}
+
+#[test]
+fn rsa_root_certificate_under_2048_bits_is_refused() {
+    let key = Signer::rsa_x509_with(GUN, rsa_key(1024), CertHash::Sha256);
+    let short = key.id[..8].to_owned();
+    let e = first_use(&Repo::with_root_key(key).serve(), GUN).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NotaryError::RootCert {
+                source: CertRuleError::WeakRsa(1024),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("root key {short}: RSA key of 1024 bits, at least 2048 required")
+    );
+}
+
+#[test]
+fn sha1_signed_rsa_root_certificate_is_refused() {
+    use der::{Decode as _, Encode as _};
+    use ring::signature as rs;
+    let key = Signer::rsa_x509_with(GUN, rsa_key(2048), CertHash::Sha1);
+
+    // The helper made a genuine SHA-1 certificate: labelled so, and its self-signature
+    // verifies as SHA-1 PKCS#1 v1.5 under its own key.
+    let pem = STANDARD.decode(&key.public).unwrap();
+    let cert = &crate::sigstore::cert::Cert::from_pem_chain(&pem).unwrap()[0];
+    let parsed = cert.parsed();
+    assert_eq!(
+        parsed.signature_algorithm.oid,
+        der::oid::db::rfc5912::SHA_1_WITH_RSA_ENCRYPTION
+    );
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(&cert.spki_der().unwrap())
+        .unwrap()
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    let tbs = parsed.tbs_certificate.to_der().unwrap();
+    let sig = parsed.signature.raw_bytes();
+    rs::UnparsedPublicKey::new(&rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, &spki)
+        .verify(&tbs, sig)
+        .unwrap();
+
+    let short = key.id[..8].to_owned();
+    let e = first_use(&Repo::with_root_key(key).serve(), GUN).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NotaryError::RootCert {
+                source: CertRuleError::Sha1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("root key {short}: certificate is signed with SHA-1")
+    );
+}
+
+#[test]
+fn bare_rsa_root_key_is_not_accepted() {
+    // notary's root keys are certificates: a bare `rsa` key fails like a bare `ecdsa` one.
+    let e = first_use(&Repo::with_root_key(Signer::rsa()).serve(), GUN).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NotaryError::RootCert {
+                source: CertRuleError::NotX509,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn rsa_signature_must_be_the_scheme_its_method_names() {
+    let mut repo = Repo::new(GUN);
+    repo.delegate_to(
+        Signer::rsa_x509("releases-signer"),
+        "targets/releases",
+        &[""],
+        bb(),
+    );
+    let releases = |repo: &Repo| {
+        let (data, _) = first_use(&repo.serve(), GUN).unwrap();
+        (
+            data.tag("1.0", &pull_roles()).unwrap().role,
+            data.notes().to_vec(),
+        )
+    };
+    let below = vec!["targets/releases: only 0 of 1 required signatures verify".to_owned()];
+
+    // notary's schemes verify: PSS with salt 32, and PKCS#1 v1.5 labelled as such.
+    for scheme in [RsaScheme::Pss, RsaScheme::PssSalt(32), RsaScheme::Pkcs1v15] {
+        repo.delegations[0].key.rsa_scheme = scheme;
+        assert_eq!(
+            releases(&repo),
+            ("targets/releases".to_owned(), vec![]),
+            "{scheme:?}"
+        );
+    }
+    // Anything else misses the threshold: the delegation is skipped with a note.
+    for scheme in [
+        RsaScheme::PssSalt(0),
+        RsaScheme::PssSalt(20),
+        RsaScheme::PssSalt(64),
+        RsaScheme::Pkcs1v15AsPss,
+        RsaScheme::PssAsPkcs1v15,
+    ] {
+        repo.delegations[0].key.rsa_scheme = scheme;
+        assert_eq!(
+            releases(&repo),
+            ("targets".to_owned(), below.clone()),
+            "{scheme:?}"
+        );
+    }
+
+    // For a top-level role the same mismatch is fatal.
+    let mut repo = Repo::new(GUN);
+    repo.timestamp_key = Signer::rsa();
+    repo.timestamp_key.rsa_scheme = RsaScheme::Pkcs1v15AsPss;
+    repo.rebuild_root();
+    let e = first_use(&repo.serve(), GUN).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "timestamp: only 0 of 1 required signatures verify"
+    );
+    // The root role's too.
+    let mut root = Signer::rsa_x509(GUN);
+    root.rsa_scheme = RsaScheme::PssSalt(20);
+    let e = first_use(&Repo::with_root_key(root).serve(), GUN).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "root: only 0 of 1 required signatures verify"
+    );
+}
