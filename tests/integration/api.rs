@@ -945,7 +945,10 @@ fn sigterm_finishes_an_in_flight_download_refuses_new_connections_and_exits_zero
     loop {
         match TcpStream::connect(pg.addr) {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
-            Err(e) => panic!("unexpected connect error: {e}"),
+            // A listener that closes while this SYN waits in its queue answers with a reset:
+            // also "not accepting". (Seen once under load as a failure of this test.)
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("unexpected connect error ({:?}): {e}", e.kind()),
             Ok(_) => {
                 assert!(
                     Instant::now() < deadline,
