@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod canonical;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -27,7 +27,8 @@
 //! and docker/go's canonical JSON. None of the TUF-spec clients accept that metadata.
 //!
 //! Modules:
-//! - [`canonical`]: docker/go canonical JSON (what is signed).
+//! - [`canonical`]: docker/go canonical JSON (what is signed), the `DockerGo` dialect of
+//!   [`crate::canonical`].
 //! - [`metadata`]: the role files, with size and count caps.
 //! - [`keys`]: key ids, key types, signature methods, root certificate rules.
 //! - [`signatures`]: a role's key set and threshold counting.
@@ -37,7 +38,6 @@
 //! - [`update`](mod@update): the whole walk.
 //! - [`trust_data`]: the verified result.
 
-pub mod canonical;
 pub mod error;
 pub mod files;
 pub mod keys;
@@ -54,6 +54,11 @@ pub(crate) mod testrepo;
 mod tests;
 
 use std::future::Future;
+
+/// The bytes notary signs for `v`: docker/go canonical JSON.
+pub fn canonical(v: &serde_json::Value) -> Result<Vec<u8>, crate::canonical::CanonicalError> {
+    crate::canonical::to_vec_in(v, crate::canonical::Dialect::DockerGo)
+}
 
 pub use error::NotaryError;
 pub use trust_data::TrustData;

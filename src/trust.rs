@@ -4,7 +4,6 @@
 //! or a [`Failure`] saying why not. Any error while fetching or checking evidence is a
 //! `Failure`: fail closed. The policy decides what the evidence means.
 
-pub mod canonical;
 pub mod cosign;
 pub mod notary;
 pub mod pins;

@@ -107,7 +107,7 @@ pub fn key_id(keytype: &str, public: &str) -> String {
         "keyval": {"private": null, "public": public},
     });
     // Only strings and null: the canonical writer cannot fail on this value.
-    let bytes = canonical::to_vec(&v).unwrap_or_default();
+    let bytes = canonical(&v).unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -142,7 +142,7 @@ pub enum MetadataError {
     #[error("more than {limit} {what}")]
     TooMany { what: &'static str, limit: usize },
     #[error("{0}")]
-    Canonical(#[from] canonical::CanonicalError),
+    Canonical(#[from] crate::canonical::CanonicalError),
 }
 
 /// What every role file shares, to check `_type` and counts generically.
@@ -242,7 +242,7 @@ pub fn parse<T: RoleFile>(bytes: &[u8]) -> Result<Signed<T>, MetadataError> {
         }
     };
     // The signatures cover the re-encoded generic value, not the served bytes (§3.4).
-    let canonical = canonical::to_vec(&signed)?;
+    let canonical = canonical(&signed)?;
     let typed: T =
         serde_json::from_value(signed).map_err(|e| MetadataError::Malformed(e.to_string()))?;
     if typed.type_() != T::TYPE {

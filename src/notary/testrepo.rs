@@ -309,7 +309,7 @@ fn ring_pair(kp: &rcgen::KeyPair) -> EcdsaKeyPair {
 /// An envelope over `signed`, signed by each of `by`, pretty-printed (notary's served files
 /// are not canonical either).
 pub fn envelope(signed: &Value, by: &[&Signer]) -> Vec<u8> {
-    let canon = canonical::to_vec(signed).unwrap();
+    let canon = canonical(signed).unwrap();
     let sigs: Vec<Value> = by.iter().map(|s| s.sign(&canon)).collect();
     serde_json::to_vec_pretty(&json!({"signed": signed, "signatures": sigs})).unwrap()
 }

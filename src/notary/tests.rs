@@ -293,7 +293,7 @@ fn key_ids_and_canonical_json_recompute_for_every_fixture_key() {
             "targets.json",
         ] {
             let v = file_json(case.dir, file);
-            let canon = canonical::to_vec(&v["signed"]).unwrap();
+            let canon = canonical(&v["signed"]).unwrap();
             for sig in v["signatures"].as_array().unwrap() {
                 let id = sig["keyid"].as_str().unwrap();
                 let k: KeyJson =

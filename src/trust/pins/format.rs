@@ -20,11 +20,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::key::{KeyId, PinKey};
+use crate::canonical;
 use crate::clock::{parse_rfc3339, rfc3339_millis};
 use crate::config::looks_like_host;
 use crate::registry::reference::{Repository, Tag};
 use crate::registry::{Digest, Reference};
-use crate::trust::canonical;
 
 /// The `signed.type` value; it keeps a pin signature from being valid as anything else.
 pub const PIN_FILE_TYPE: &str = "pullgate-pins";
